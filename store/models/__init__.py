@@ -1,0 +1,52 @@
+"""All ORM models; importing this package registers every table on Base.metadata."""
+
+from store.models.base import Base
+from store.models.catalog import Product, Quote, QuoteLineItem
+from store.models.config import CustomFieldDefinition, Territory, TerritoryMember
+from store.models.crm import Company, Contact
+from store.models.engagement import (
+    Activity,
+    ActivityTarget,
+    CallRecording,
+    Email,
+    EmailAttachment,
+    EmailParticipant,
+    Note,
+    Task,
+    Transcript,
+)
+from store.models.org import ApiToken, Team, User, Workspace
+from store.models.sales import Deal, DealContact, DealHistory, Pipeline, Stage
+from store.models.system import Approval, AuditLog
+
+__all__ = [
+    "Activity",
+    "ActivityTarget",
+    "ApiToken",
+    "Approval",
+    "AuditLog",
+    "Base",
+    "CallRecording",
+    "Company",
+    "Contact",
+    "CustomFieldDefinition",
+    "Deal",
+    "DealContact",
+    "DealHistory",
+    "Email",
+    "EmailAttachment",
+    "EmailParticipant",
+    "Note",
+    "Pipeline",
+    "Product",
+    "Quote",
+    "QuoteLineItem",
+    "Stage",
+    "Task",
+    "Team",
+    "Territory",
+    "TerritoryMember",
+    "Transcript",
+    "User",
+    "Workspace",
+]

@@ -1,0 +1,112 @@
+"""Pipelines, stages, deals, the people on a deal, and each deal's history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.models.base import Base, IdMixin, TimestampMixin, WorkspaceMixin, str_enum
+from store.models.crm import OwnedMixin
+from store.models.enums import DealContactRole, ForecastCategory, StageKind
+from store.types import Money
+
+
+class Pipeline(IdMixin, TimestampMixin, WorkspaceMixin, Base):
+    __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    name: Mapped[str] = mapped_column(String(200))
+    is_default: Mapped[bool] = mapped_column(default=False)
+
+
+class Stage(IdMixin, TimestampMixin, WorkspaceMixin, Base):
+    __tablename__ = "stages"
+    __table_args__ = (UniqueConstraint("pipeline_id", "name"),)
+
+    pipeline_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    # Default win probability, percent 0-100; a deal may override it.
+    probability: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[StageKind] = mapped_column(str_enum(StageKind), default=StageKind.open)
+
+
+class Deal(IdMixin, TimestampMixin, WorkspaceMixin, OwnedMixin, Base):
+    __tablename__ = "deals"
+    __table_args__ = (
+        Index("ix_deals_workspace_close_date", "workspace_id", "close_date"),
+        Index("ix_deals_workspace_stage", "workspace_id", "stage_id"),
+    )
+
+    name: Mapped[str] = mapped_column(String(300))
+    pipeline_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipelines.id"), index=True)
+    stage_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stages.id"))
+    amount: Mapped[Decimal | None] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    close_date: Mapped[date | None] = mapped_column(Date)
+    # Percent 0-100. None means "use the stage's probability".
+    probability: Mapped[int | None] = mapped_column(Integer)
+    forecast_category: Mapped[ForecastCategory] = mapped_column(
+        str_enum(ForecastCategory), default=ForecastCategory.pipeline
+    )
+    next_step: Mapped[str | None] = mapped_column(String(500))
+    company_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("companies.id", ondelete="SET NULL"), index=True
+    )
+    lost_reason: Mapped[str | None] = mapped_column(String(500))
+    source: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    # When the deal entered its current stage, and when it was won or lost.
+    stage_entered_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DealContact(IdMixin, WorkspaceMixin, Base):
+    """A contact on a deal, with their role in the buying decision."""
+
+    __tablename__ = "deal_contacts"
+    __table_args__ = (UniqueConstraint("deal_id", "contact_id"),)
+
+    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[DealContactRole] = mapped_column(
+        str_enum(DealContactRole), default=DealContactRole.other
+    )
+    is_primary: Mapped[bool] = mapped_column(default=False)
+
+
+class DealHistory(IdMixin, WorkspaceMixin, Base):
+    """A snapshot of a deal's forecast fields, written whenever one of them changes.
+
+    One row per change (and one at creation) makes both questions cheap: "when did
+    it enter each stage" (rows where from_stage_id differs from stage_id) and "what
+    did the forecast look like on date X" (the latest row per deal before X).
+    """
+
+    __tablename__ = "deal_history"
+    __table_args__ = (Index("ix_deal_history_deal_changed", "deal_id", "changed_at"),)
+
+    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    changed_at: Mapped[datetime] = mapped_column(index=True)
+    changed_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # Set only when this change moved the deal between stages (None at creation).
+    from_stage_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stages.id"))
+    stage_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stages.id"))
+    amount: Mapped[Decimal | None] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3))
+    close_date: Mapped[date | None] = mapped_column(Date)
+    probability: Mapped[int | None] = mapped_column(Integer)
+    forecast_category: Mapped[ForecastCategory] = mapped_column(str_enum(ForecastCategory))
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

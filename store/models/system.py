@@ -1,0 +1,75 @@
+"""Approvals (the agent's proposed writes) and the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.models.base import Base, IdMixin, TimestampMixin, WorkspaceMixin, str_enum
+from store.models.enums import ApprovalStatus, AuditAction, Surface
+from store.types import utcnow
+
+
+class Approval(IdMixin, TimestampMixin, WorkspaceMixin, Base):
+    """A write the agent wants to make, waiting for a human decision.
+
+    Exactly-once execution rests on `status`: a decision moves it from `pending`
+    with a conditional UPDATE, so a second click or a retried webhook finds
+    nothing left to decide.
+    """
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_workspace_status", "workspace_id", "status"),)
+
+    # The conversation (LangGraph thread) that is paused on this proposal.
+    thread_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    tool: Mapped[str] = mapped_column(String(100))
+    args: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    # [{"field", "before", "after"}]: what the record looks like before and after.
+    diff: Mapped[list[Any]] = mapped_column(default=list)
+    # [{"source", "ref", "quote"}]: why the agent proposes it.
+    evidence: Mapped[list[Any]] = mapped_column(default=list)
+    surface: Mapped[Surface] = mapped_column(str_enum(Surface), default=Surface.agent)
+    source_ref: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    requested_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # Who may decide: a named user, or anyone with at least this role in scope.
+    approver_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    approver_role: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[ApprovalStatus] = mapped_column(
+        str_enum(ApprovalStatus), default=ApprovalStatus.pending
+    )
+    decision: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    decided_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    executed_at: Mapped[datetime | None] = mapped_column()
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditLog(IdMixin, WorkspaceMixin, Base):
+    """Every write through any surface: who, when, which door, before -> after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_entity", "entity_type", "entity_id"),
+        Index("ix_audit_log_workspace_created", "workspace_id", "created_at"),
+    )
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    surface: Mapped[Surface] = mapped_column(str_enum(Surface))
+    action: Mapped[AuditAction] = mapped_column(str_enum(AuditAction))
+    entity_type: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[uuid.UUID] = mapped_column()
+    before: Mapped[dict[str, Any] | None] = mapped_column()
+    after: Mapped[dict[str, Any] | None] = mapped_column()
+    # Set when the write executed an approved proposal: the decision and its evidence.
+    approval_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("approvals.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(String(1000))
