@@ -1,0 +1,76 @@
+"""The FastAPI application factory."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+import store.services  # noqa: F401  (registers every entity)
+from channels.api import crud_routes, records
+from store.db import get_sessionmaker
+from store.errors import CRMError
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path"))
+        parts.append(f"{loc or 'request'}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def create_app(session_factory: sessionmaker[Session] | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Agent CRM",
+        version="0.1.0",
+        description="The CRM underneath the agent. Every request acts as the user its bearer token "
+                    "belongs to, with that user's permissions.",
+    )
+    app.state.sessionmaker = session_factory or get_sessionmaker()
+
+    @app.exception_handler(CRMError)
+    def crm_error(_: Request, exc: CRMError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": "validation_error", "message": _validation_message(exc),
+                             "detail": exc.errors()}, status_code=422)
+
+    @app.exception_handler(IntegrityError)
+    def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+        # The services check duplicates first; this is the race where two requests
+        # create the same record at once and the unique index decides.
+        return JSONResponse({"error": "conflict", "message": "this conflicts with an existing record "
+                             "(it may have been created at the same moment); fetch it and retry"},
+                            status_code=409)
+
+    api = [*crud_routes.all_entity_routers(), crud_routes.audit_router(), records.router]
+    for router in api:
+        app.include_router(router, prefix="/api/v1")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"ok": True}
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def home() -> str:
+        return HOME
+
+    return app
+
+
+HOME = """<!doctype html><html><head><meta charset="utf-8"><title>Agent CRM</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem}
+code{background:#f3f3f3;padding:.1rem .3rem;border-radius:3px}</style></head><body>
+<h1>Agent CRM</h1>
+<p>The CRM store and its HTTP API are running. The API lives under <code>/api/v1</code>;
+every request needs <code>Authorization: Bearer &lt;token&gt;</code> (the run command printed
+the demo users' tokens; make more with <code>crm token create --user EMAIL</code>).</p>
+<ul><li><a href="/docs">Interactive API docs</a></li><li><a href="/openapi.json">OpenAPI schema</a></li></ul>
+<p>The chat page and approvals inbox come with the agent.</p>
+</body></html>"""

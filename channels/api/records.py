@@ -1,0 +1,59 @@
+"""Routes that are not plain CRUD: who am I, the workspace, search, timelines."""
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from channels.api.deps import get_actor, get_session
+from store import schemas
+from store.actor import Actor
+from store.models import User, Workspace
+from store.services import search as search_service
+from store.services import timeline as timeline_service
+
+router = APIRouter()
+
+
+class MeOut(BaseModel):
+    id: uuid.UUID | None
+    email: str | None
+    name: str | None
+    role: str
+    team_id: uuid.UUID | None
+    timezone: str
+    workspace_id: uuid.UUID
+    workspace_name: str
+
+
+@router.get("/me", response_model=MeOut, tags=["me"], summary="The user this token acts as")
+def me(session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
+    user = session.get(User, actor.user_id) if actor.user_id else None
+    ws = session.get(Workspace, actor.workspace_id)
+    return MeOut(id=actor.user_id, email=user.email if user else None, name=user.name if user else None,
+                 role=actor.role.value, team_id=actor.team_id, timezone=actor.timezone,
+                 workspace_id=actor.workspace_id, workspace_name=ws.name if ws else "")
+
+
+@router.get("/search", response_model=list[schemas.SearchHitOut], tags=["search"],
+            summary="Find contacts, companies and deals by name, email, domain or phone (typos tolerated)")
+def search(q: str = Query(min_length=1), kind: list[Literal["contact", "company", "deal"]] | None = Query(None),
+           limit: int = Query(20, ge=1, le=100), session: Session = Depends(get_session),
+           actor: Actor = Depends(get_actor)) -> Any:
+    kinds = tuple(kind) if kind else ("contact", "company", "deal")
+    return search_service.search(session, actor=actor, q=q, kinds=kinds, limit=limit)
+
+
+def _timeline_route(kind: str, plural: str) -> None:
+    @router.get(f"/{plural}/{{id}}/timeline", response_model=list[schemas.TimelineItemOut], tags=[plural],
+                summary=f"Everything that happened with this {kind}, newest first")
+    def timeline(id: uuid.UUID, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0),
+                 session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
+        return timeline_service.timeline(session, actor=actor, kind=kind, record_id=id, limit=limit,
+                                         offset=offset)
+
+
+for _kind, _plural in (("contact", "contacts"), ("company", "companies"), ("deal", "deals")):
+    _timeline_route(_kind, _plural)

@@ -1,0 +1,227 @@
+"""The `crm` command."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from store.models.enums import Role, Surface
+
+app = typer.Typer(help="Agent CRM: the conversational CRM. Every subcommand has --help.",
+                  no_args_is_help=True, add_completion=False)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+console = Console()
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w",
+                                                  help="Workspace slug (default: CRM_DEFAULT_WORKSPACE).")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _workspace(session, slug: str | None):  # type: ignore[no-untyped-def]
+    from store.services.org import get_workspace
+    from store.settings import get_settings
+
+    slug = slug or get_settings().default_workspace
+    ws = get_workspace(session, slug=slug)
+    if ws is None:
+        _fail(f"no workspace '{slug}'; run `crm setup` first")
+    return ws
+
+
+@app.command()
+def migrate(downgrade: Annotated[str | None, typer.Option(help="Downgrade to this revision ('base' = empty).")]
+            = None) -> None:
+    """Bring the database schema up to date (or down, with --downgrade)."""
+    from store import migrate as m
+    from store.db import get_engine
+
+    engine = get_engine()
+    if downgrade:
+        m.downgrade(engine, downgrade)
+    else:
+        m.upgrade(engine)
+    console.print(f"schema at revision {m.current(engine) or 'base'} ({engine.url.render_as_string()})")
+
+
+def _demo_tokens_file() -> Path:
+    from store.settings import get_settings
+
+    return get_settings().data_dir / "demo-tokens.json"
+
+
+def _seed(session, ws, seed: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Load the demo workspace; return a fresh token per demo user."""
+    from store.demo import seed_demo
+    from store.models import User
+    from store.services.org import create_token
+
+    summary = seed_demo(session, workspace=ws, seed=seed)
+    tokens = {}
+    for email, _name, _role in summary.users:
+        user = session.scalar(select(User).where(User.workspace_id == ws.id, User.email == email))
+        tokens[email] = create_token(session, user=user, name="demo")
+    return tokens
+
+
+@app.command()
+def setup(no_demo: Annotated[bool, typer.Option("--no-demo", help="Never load demo data.")] = False,
+          seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 7) -> None:
+    """Migrate, create the default workspace and, if the store is empty, load the demo workspace."""
+    from store import migrate as m
+    from store.db import get_engine, unit_of_work
+    from store.models import Company, User
+    from store.services.org import ensure_workspace
+    from store.settings import get_settings
+
+    settings = get_settings()
+    m.upgrade(get_engine())
+    tokens_file = _demo_tokens_file()
+    with unit_of_work() as session:
+        ws, created = ensure_workspace(session, slug=settings.default_workspace, name="Demo Company"
+                                       if not no_demo else None, currency=settings.default_currency)
+        empty = not session.scalar(select(func.count()).select_from(Company).where(Company.workspace_id == ws.id))
+        if empty and not no_demo:
+            console.print("loading the demo workspace (first run)...")
+            tokens = _seed(session, ws, seed)
+            tokens_file.parent.mkdir(parents=True, exist_ok=True)
+            # Demo convenience only: these users exist to be tried. Real tokens are never written.
+            tokens_file.write_text(json.dumps(tokens, indent=2))
+            os.chmod(tokens_file, 0o600)
+        users = session.scalars(select(User).where(User.workspace_id == ws.id).order_by(User.role, User.name)).all()
+    console.print(f"[green]ready[/green]: workspace '{ws.slug}' in {settings.resolved_database_url}")
+    if tokens_file.exists():
+        tokens = json.loads(tokens_file.read_text())
+        table = Table(title="Demo users (tokens for Authorization: Bearer ...)")
+        for col in ("email", "role", "token"):
+            table.add_column(col, overflow="fold")
+        for user in users:
+            if user.email in tokens:
+                table.add_row(user.email, user.role.value, tokens[user.email])
+        console.print(table)
+    elif not users:
+        console.print("no users yet: `crm user add EMAIL --name NAME --role admin`, then `crm token create`")
+    console.print(f"open {settings.base_url}/ (API docs at {settings.base_url}/docs)")
+
+
+@app.command("seed")
+def seed_cmd(demo: Annotated[bool, typer.Option("--demo", help="Load the demo workspace.")] = False,
+             seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
+             if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if there are companies.")]
+             = False,
+             workspace: WorkspaceOpt = None) -> None:
+    """Load demo data into a workspace (created if missing)."""
+    from store.db import unit_of_work
+    from store.models import Company
+    from store.services.org import ensure_workspace
+    from store.settings import get_settings
+
+    if not demo:
+        _fail("say what to seed: `crm seed --demo`")
+    with unit_of_work() as session:
+        ws, _ = ensure_workspace(session, slug=workspace or get_settings().default_workspace)
+        if if_empty and session.scalar(select(func.count()).select_from(Company)
+                                       .where(Company.workspace_id == ws.id)):
+            console.print("store not empty; nothing loaded")
+            return
+        tokens = _seed(session, ws, seed)
+    for email, token in tokens.items():
+        console.print(f"{email}\t{token}")
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Interface (default CRM_HOST, 127.0.0.1).")] = None,
+          port: Annotated[int | None, typer.Option(help="Port (default CRM_PORT, 8000).")] = None) -> None:
+    """Serve the web app and the HTTP API."""
+    import uvicorn
+
+    from channels.api.app import create_app
+    from store.settings import get_settings
+
+    settings = get_settings()
+    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@user_app.command("add")
+def user_add(email: str, name: Annotated[str, typer.Option(help="Full name.")],
+             role: Annotated[Role, typer.Option(help="rep, manager or admin.")] = Role.rep,
+             team: Annotated[str | None, typer.Option(help="Team name (created if missing).")] = None,
+             timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Lisbon.")] = "UTC",
+             workspace: WorkspaceOpt = None) -> None:
+    """Add a user to the workspace."""
+    from store.db import unit_of_work
+    from store.errors import CRMError
+    from store.models import Team
+    from store.services import crud, spec_for
+    from store.services.org import admin_actor
+
+    try:
+        with unit_of_work() as session:
+            ws = _workspace(session, workspace)
+            actor = admin_actor(session, ws, Surface.cli)
+            team_id = None
+            if team:
+                row = session.scalar(select(Team).where(Team.workspace_id == ws.id, Team.name == team))
+                row = row or crud.create(session, spec_for("team"), actor=actor, data={"name": team})
+                team_id = row.id
+            user = crud.create(session, spec_for("user"), actor=actor, data={
+                "email": email, "name": name, "role": role, "team_id": team_id, "timezone": timezone})
+            console.print(f"added {user.email} ({user.role.value})")
+    except CRMError as exc:
+        _fail(exc.message)
+
+
+@user_app.command("list")
+def user_list(workspace: WorkspaceOpt = None) -> None:
+    """List users: email, name, role, team."""
+    from store.db import unit_of_work
+    from store.models import Team, User
+
+    with unit_of_work() as session:
+        ws = _workspace(session, workspace)
+        rows = session.execute(select(User, Team.name).outerjoin(Team, Team.id == User.team_id)
+                               .where(User.workspace_id == ws.id).order_by(User.email)).all()
+        table = Table("email", "name", "role", "team", "active")
+        for user, team_name in rows:
+            table.add_row(user.email, user.name, user.role.value, team_name or "", "yes" if user.is_active else "no")
+    console.print(table)
+
+
+@token_app.command("create")
+def token_create(user: Annotated[str, typer.Option("--user", help="The user's email.")],
+                 name: Annotated[str, typer.Option(help="What the token is for.")] = "",
+                 workspace: WorkspaceOpt = None) -> None:
+    """Create an API token for a user and print it (only the token: it is shown once)."""
+    from store.db import unit_of_work
+    from store.errors import CRMError
+    from store.services.org import create_token, user_by_email
+
+    try:
+        with unit_of_work() as session:
+            ws = _workspace(session, workspace)
+            token = create_token(session, user=user_by_email(session, workspace_id=ws.id, email=user), name=name)
+    except CRMError as exc:
+        _fail(exc.message)
+    typer.echo(token)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

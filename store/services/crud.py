@@ -1,0 +1,359 @@
+"""The one implementation of create / get / update / delete / list for every entity.
+
+Each entity is described once by an `EntitySpec` (its model, who may read and write
+it, which fields reference other records, which must be unique, and hooks for what
+is particular to it). Every query goes through `readable()` and every write through
+`_check_write()`, so a new entity cannot forget the permission rules.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, String, func, inspect, or_, select
+from sqlalchemy.orm import Session
+
+from store import audit
+from store.actor import Actor
+from store.errors import Duplicate, NotFound, PermissionDenied, ValidationFailed
+from store.models.base import Base
+from store.models.enums import AuditAction, Role
+from store.permissions import can_write_owner, check_can_assign, owner_readable
+
+M = TypeVar("M", bound=Base)
+
+
+class Access(enum.Enum):
+    OWNED = "owned"  # visibility by owner_id (store/permissions.py)
+    WORKSPACE = "workspace"  # everyone in the workspace reads; `write_roles` write
+    PARENT = "parent"  # visible and writable as its parent record is
+
+
+Hook = Callable[..., Any]
+
+
+@dataclass
+class EntitySpec(Generic[M]):
+    name: str  # singular, as in messages and audit entries: "contact"
+    plural: str  # URL segment: "contacts"
+    model: type[M]
+    access: Access
+    write_roles: tuple[Role, ...] = (Role.admin,)
+    # For Access.PARENT: the foreign key column name and the parent's spec name.
+    parent: tuple[str, str] | None = None
+    # field -> spec name of the record it points at; checked readable on every write.
+    refs: dict[str, str] = field(default_factory=dict)
+    # Fields whose value must be unique in the workspace (409 names the existing record).
+    unique: tuple[str, ...] = ()
+    # Columns `?q=` searches (case-insensitive substring).
+    search: tuple[str, ...] = ()
+    default_sort: str = "-created_at"
+    # Hooks: prepare(session, actor, values, existing) -> values, before the row is written;
+    # after_write(session, actor, obj, before) once it is flushed; extras(session, objs)
+    # to attach computed attributes for reading; before_delete(session, actor, obj).
+    prepare: Hook | None = None
+    after_write: Hook | None = None
+    extras: Hook | None = None
+    before_delete: Hook | None = None
+    creatable: bool = True
+    updatable: bool = True
+    deletable: bool = True
+    # Fields accepted by create/update that are not columns (handled by hooks).
+    virtual_fields: tuple[str, ...] = ()
+    # For Access.OWNED: the column naming whose record it is.
+    owner_field: str = "owner_id"
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        return {c.key: c.columns[0] for c in inspect(self.model).mapper.column_attrs}
+
+
+REGISTRY: dict[str, EntitySpec[Any]] = {}
+
+
+def register(spec: EntitySpec[M]) -> EntitySpec[M]:
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def spec_for(name: str) -> EntitySpec[Any]:
+    return REGISTRY[name]
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def readable(spec: EntitySpec[M], actor: Actor) -> Select[tuple[M]]:
+    """SELECT of the rows of `spec` the actor may see."""
+    model: Any = spec.model
+    query = select(model).where(model.workspace_id == actor.workspace_id)
+    if spec.access is Access.OWNED:
+        query = query.where(owner_readable(actor, getattr(model, spec.owner_field)))
+    elif spec.access is Access.PARENT:
+        assert spec.parent is not None
+        fk, parent_name = spec.parent
+        parent: Any = spec_for(parent_name).model
+        visible_parents = readable(spec_for(parent_name), actor).with_only_columns(parent.id)
+        query = query.where(getattr(model, fk).in_(visible_parents))
+    return query
+
+
+def get(session: Session, spec: EntitySpec[M], *, actor: Actor, id: uuid.UUID) -> M:
+    """One record the actor may read, or NotFound (never revealing that it exists)."""
+    obj = session.scalar(readable(spec, actor).where(spec.model.id == id))  # type: ignore[attr-defined]
+    if obj is None:
+        raise NotFound(f"no {spec.name} with id {id}", entity=spec.name, id=str(id))
+    return obj
+
+
+def _check_write(session: Session, spec: EntitySpec[Any], actor: Actor, obj: Any) -> None:
+    if spec.access is Access.OWNED:
+        if not can_write_owner(session, actor, getattr(obj, spec.owner_field)):
+            raise PermissionDenied(
+                f"you can read this {spec.name} but only its owner, their manager or an admin can change it",
+                entity=spec.name,
+                id=str(obj.id),
+            )
+    elif spec.access is Access.WORKSPACE:
+        if actor.role not in spec.write_roles and not actor.is_admin:
+            roles = " or ".join(r.value for r in spec.write_roles)
+            raise PermissionDenied(f"only {roles} users can change {spec.plural}", entity=spec.name)
+    else:
+        assert spec.parent is not None
+        fk, parent_name = spec.parent
+        parent_spec = spec_for(parent_name)
+        parent = get(session, parent_spec, actor=actor, id=getattr(obj, fk))
+        _check_write(session, parent_spec, actor, parent)
+
+
+def get_for_write(session: Session, spec: EntitySpec[M], *, actor: Actor, id: uuid.UUID) -> M:
+    obj = get(session, spec, actor=actor, id=id)
+    _check_write(session, spec, actor, obj)
+    return obj
+
+
+@dataclass
+class Page(Generic[M]):
+    items: Sequence[M]
+    total: int
+    limit: int
+    offset: int
+
+
+FILTER_OPS = {"gte": "__ge__", "lte": "__le__", "gt": "__gt__", "lt": "__lt__", "ne": "__ne__"}
+
+
+def _coerce(column: Any, raw: Any, key: str) -> Any:
+    if raw is None or (isinstance(raw, str) and raw.lower() == "null"):
+        return None
+    try:
+        py = column.type.python_type
+    except NotImplementedError:
+        return raw
+    if isinstance(raw, py):
+        return raw
+    try:
+        if issubclass(py, enum.Enum):
+            return py(raw)
+        if py is bool:
+            return str(raw).lower() in {"1", "true", "yes"}
+        if py is uuid.UUID:
+            return uuid.UUID(str(raw))
+        if py is datetime:
+            value = datetime.fromisoformat(str(raw))
+            if value.tzinfo is None:
+                raise ValueError("add a time zone offset, e.g. 2026-01-31T00:00:00Z")
+            return value
+        if py is date:
+            return date.fromisoformat(str(raw))
+        if py is Decimal:
+            return Decimal(str(raw))
+        return py(raw)
+    except ValueError as exc:
+        raise ValidationFailed(f"filter {key}={raw!r}: {exc}", field=key) from exc
+
+
+def apply_filters(spec: EntitySpec[Any], query: Select[Any], filters: dict[str, Any]) -> Select[Any]:
+    """`field=value` (equality, `null` for IS NULL) and `field__gte=value` etc."""
+    columns = spec.columns
+    for key, raw in filters.items():
+        name, _, op = key.partition("__")
+        column = columns.get(name)
+        if column is None or (op and op not in FILTER_OPS):
+            allowed = ", ".join(sorted(columns))
+            raise ValidationFailed(
+                f"cannot filter {spec.plural} by '{key}'; filterable fields: {allowed}"
+                " (suffix __gte, __lte, __gt, __lt or __ne to compare)",
+                field=key,
+            )
+        value = _coerce(column, raw, key)
+        if op:
+            query = query.where(getattr(column, FILTER_OPS[op])(value))
+        else:
+            query = query.where(column.is_(None) if value is None else column == value)
+    return query
+
+
+def apply_sort(spec: EntitySpec[Any], query: Select[Any], sort: str | None) -> Select[Any]:
+    columns = spec.columns
+    order = []
+    for part in (sort or spec.default_sort).split(","):
+        part = part.strip()
+        name = part.lstrip("-+")
+        if name not in columns:
+            raise ValidationFailed(
+                f"cannot sort {spec.plural} by '{name}'; sortable fields: {', '.join(sorted(columns))}",
+                field="sort",
+            )
+        col = columns[name]
+        order.append(col.desc() if part.startswith("-") else col.asc())
+    # The id (time-ordered) breaks ties so pages never overlap or skip.
+    order.append(columns["id"].desc() if (sort or spec.default_sort).startswith("-") else columns["id"].asc())
+    return query.order_by(*order)
+
+
+def list_(
+    session: Session,
+    spec: EntitySpec[M],
+    *,
+    actor: Actor,
+    filters: dict[str, Any] | None = None,
+    q: str | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    base: Select[tuple[M]] | None = None,
+) -> Page[M]:
+    """A page of readable records, filtered, searched and sorted."""
+    query = base if base is not None else readable(spec, actor)
+    query = apply_filters(spec, query, filters or {})
+    if q and spec.search:
+        pattern = f"%{q.strip().lower()}%"
+        cols = [spec.columns[c] for c in spec.search]
+        query = query.where(or_(*(func.lower(c).like(pattern) for c in cols)))
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    items = session.scalars(apply_sort(spec, query, sort).limit(limit).offset(offset)).all()
+    if spec.extras is not None:
+        spec.extras(session, items)
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def _check_refs(session: Session, spec: EntitySpec[Any], actor: Actor, values: dict[str, Any]) -> None:
+    for fld, target in spec.refs.items():
+        ref_id = values.get(fld)
+        if ref_id is None:
+            continue
+        try:
+            get(session, spec_for(target), actor=actor, id=ref_id)
+        except NotFound as exc:
+            raise ValidationFailed(
+                f"{fld}: no {target} with id {ref_id} that you can see", field=fld
+            ) from exc
+
+
+def _check_unique(session: Session, spec: EntitySpec[Any], actor: Actor, values: dict[str, Any],
+                  existing: Any | None) -> None:
+    model: Any = spec.model
+    for fld in spec.unique:
+        value = values.get(fld)
+        if value is None or (existing is not None and getattr(existing, fld) == value):
+            continue
+        column = getattr(model, fld)
+        match = func.lower(column) == value.lower() if isinstance(column.type, String) else column == value
+        # Duplicates are checked across the whole workspace, not only what the actor can
+        # see: the unique index does the same, and a clear 409 beats an integrity error.
+        other = session.scalar(select(model).where(model.workspace_id == actor.workspace_id, match))
+        if other is not None:
+            visible = session.scalar(readable(spec, actor).where(model.id == other.id)) is not None
+            raise Duplicate(
+                f"a {spec.name} with {fld} '{value}' already exists"
+                + ("" if visible else " (owned by someone outside your team; ask an admin)"),
+                entity=spec.name,
+                field=fld,
+                existing_id=str(other.id) if visible else None,
+            )
+
+
+def _check_not_null(spec: EntitySpec[Any], values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        column = spec.columns.get(key)
+        if value is None and column is not None and not column.nullable:
+            raise ValidationFailed(f"{key} cannot be empty on a {spec.name}", field=key)
+
+
+def create(session: Session, spec: EntitySpec[M], *, actor: Actor, data: dict[str, Any]) -> M:
+    if not spec.creatable:
+        raise PermissionDenied(f"{spec.plural} cannot be created through this interface")
+    values = dict(data)
+    if spec.access is Access.OWNED:
+        values.setdefault("owner_id", actor.user_id)
+        check_can_assign(session, actor, values.get("owner_id"))
+    if spec.prepare is not None:
+        values = spec.prepare(session, actor, values, None)
+    _check_refs(session, spec, actor, values)
+    _check_unique(session, spec, actor, values, None)
+    virtual = {k: values.pop(k) for k in spec.virtual_fields if k in values}
+    _check_not_null(spec, values)
+    obj = spec.model(workspace_id=actor.workspace_id, **values)
+    _check_write(session, spec, actor, obj)
+    session.add(obj)
+    session.flush()
+    if spec.after_write is not None:
+        spec.after_write(session, actor, obj, None, virtual)
+    audit.record(session, actor, action=AuditAction.create, entity_type=spec.name,
+                 entity_id=obj.id, after=audit.snapshot(obj) | audit.jsonable(virtual))  # type: ignore[attr-defined]
+    if spec.extras is not None:
+        spec.extras(session, [obj])
+    return obj
+
+
+def update(session: Session, spec: EntitySpec[M], *, actor: Actor, id: uuid.UUID,
+           data: dict[str, Any]) -> M:
+    if not spec.updatable:
+        raise PermissionDenied(f"{spec.plural} cannot be changed through this interface")
+    obj: Any = get_for_write(session, spec, actor=actor, id=id)
+    before = audit.snapshot(obj)
+    values = dict(data)
+    if spec.access is Access.OWNED and "owner_id" in values and values["owner_id"] != obj.owner_id:
+        check_can_assign(session, actor, values["owner_id"])
+    if spec.prepare is not None:
+        values = spec.prepare(session, actor, values, obj)
+    _check_refs(session, spec, actor, values)
+    _check_unique(session, spec, actor, values, obj)
+    virtual = {k: values.pop(k) for k in spec.virtual_fields if k in values}
+    _check_not_null(spec, values)
+    for key, value in values.items():
+        setattr(obj, key, value)
+    session.flush()
+    if spec.after_write is not None:
+        spec.after_write(session, actor, obj, before, virtual)
+    old, new = audit.changes(before, audit.snapshot(obj))
+    if virtual:
+        new |= audit.jsonable(virtual)
+    if new:
+        audit.record(session, actor, action=AuditAction.update, entity_type=spec.name,
+                     entity_id=obj.id, before=old, after=new)
+    if spec.extras is not None:
+        spec.extras(session, [obj])
+    return obj
+
+
+def delete(session: Session, spec: EntitySpec[M], *, actor: Actor, id: uuid.UUID) -> None:
+    if not spec.deletable:
+        raise PermissionDenied(f"{spec.plural} cannot be deleted through this interface")
+    obj: Any = get_for_write(session, spec, actor=actor, id=id)
+    if spec.before_delete is not None:
+        spec.before_delete(session, actor, obj)
+    audit.record(session, actor, action=AuditAction.delete, entity_type=spec.name,
+                 entity_id=obj.id, before=audit.snapshot(obj))
+    session.delete(obj)
+    session.flush()

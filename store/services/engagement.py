@@ -1,0 +1,138 @@
+"""Activities (with their targets), tasks, notes, emails, call recordings and transcripts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from store.actor import Actor
+from store.errors import ValidationFailed
+from store.models import (
+    Activity,
+    ActivityTarget,
+    CallRecording,
+    Contact,
+    Email,
+    EmailAttachment,
+    EmailParticipant,
+    Note,
+    Task,
+    Transcript,
+)
+from store.models.enums import TaskStatus
+from store.services.crud import Access, EntitySpec, get, register, spec_for
+from store.types import utcnow
+
+TARGET_KINDS = (("contact_ids", "contact_id", "contact"), ("company_ids", "company_id", "company"),
+                ("deal_ids", "deal_id", "deal"))
+
+
+def _prepare_activity(session: Session, actor: Actor, values: dict[str, Any],
+                      existing: Activity | None) -> dict[str, Any]:
+    if existing is None:
+        values.setdefault("occurred_at", utcnow())
+        if not any(values.get(k) for k, _, _ in TARGET_KINDS):
+            raise ValidationFailed("link the activity to at least one contact, company or deal "
+                                   "(contact_ids, company_ids or deal_ids)", field="contact_ids")
+    for key, _, kind in TARGET_KINDS:
+        for target_id in values.get(key) or []:
+            try:
+                get(session, spec_for(kind), actor=actor, id=target_id)
+            except Exception as exc:
+                raise ValidationFailed(f"{key}: no {kind} with id {target_id} that you can see",
+                                       field=key) from exc
+    return values
+
+
+def _set_targets(session: Session, actor: Actor, activity: Activity, before: Any,
+                 virtual: dict[str, Any]) -> None:
+    for key, column, _ in TARGET_KINDS:
+        if key not in virtual:
+            continue
+        for row in session.scalars(select(ActivityTarget).where(
+                ActivityTarget.activity_id == activity.id, getattr(ActivityTarget, column).is_not(None))):
+            session.delete(row)
+        session.flush()
+        session.add_all(ActivityTarget(workspace_id=activity.workspace_id, activity_id=activity.id,
+                                       **{column: target_id})
+                        for target_id in dict.fromkeys(virtual[key] or []))
+    contact_ids = virtual.get("contact_ids") or []
+    if contact_ids:
+        session.execute(update(Contact).where(
+            Contact.id.in_(contact_ids),
+            (Contact.last_activity_at.is_(None)) | (Contact.last_activity_at < activity.occurred_at),
+        ).values(last_activity_at=activity.occurred_at))
+    session.flush()
+
+
+def _activity_extras(session: Session, activities: Sequence[Activity]) -> None:
+    targets: dict[uuid.UUID, dict[str, list[uuid.UUID]]] = {
+        a.id: {k: [] for k, _, _ in TARGET_KINDS} for a in activities}
+    if activities:
+        rows = session.scalars(select(ActivityTarget).where(ActivityTarget.activity_id.in_(targets)))
+        for row in rows:
+            for key, column, _ in TARGET_KINDS:
+                if getattr(row, column) is not None:
+                    targets[row.activity_id][key].append(getattr(row, column))
+    for activity in activities:
+        for key, value in targets[activity.id].items():
+            setattr(activity, key, value)
+
+
+def _prepare_task(session: Session, actor: Actor, values: dict[str, Any], existing: Task | None) -> dict[str, Any]:
+    if existing is None:
+        values.setdefault("created_by_id", actor.user_id)
+    status = values.get("status")
+    if status == TaskStatus.done and (existing is None or existing.status != TaskStatus.done):
+        values["completed_at"] = utcnow()
+    elif status is not None and status != TaskStatus.done:
+        values["completed_at"] = None
+    return values
+
+
+TARGET_REFS = {"contact_id": "contact", "company_id": "company", "deal_id": "deal"}
+
+activities = register(EntitySpec(
+    name="activity", plural="activities", model=Activity, access=Access.OWNED,
+    refs={"owner_id": "user", "email_id": "email", "call_recording_id": "call_recording"},
+    search=("subject", "body"), default_sort="-occurred_at",
+    virtual_fields=("contact_ids", "company_ids", "deal_ids"),
+    prepare=_prepare_activity, after_write=_set_targets, extras=_activity_extras,
+))
+tasks = register(EntitySpec(
+    name="task", plural="tasks", model=Task, access=Access.OWNED,
+    refs={"owner_id": "user", **TARGET_REFS}, search=("title", "description"), default_sort="due_at",
+    prepare=_prepare_task,
+))
+notes = register(EntitySpec(
+    name="note", plural="notes", model=Note, access=Access.OWNED,
+    refs={"owner_id": "user", **TARGET_REFS}, search=("body",), default_sort="-created_at",
+))
+emails = register(EntitySpec(
+    name="email", plural="emails", model=Email, access=Access.OWNED,
+    refs={"owner_id": "user", "deal_id": "deal"}, unique=("message_id",), search=("subject", "body_text"),
+    default_sort="-sent_at",
+))
+email_participants = register(EntitySpec(
+    name="email_participant", plural="email-participants", model=EmailParticipant, access=Access.PARENT,
+    parent=("email_id", "email"), refs={"email_id": "email", "contact_id": "contact"}, default_sort="id",
+    creatable=False, updatable=False, deletable=False,  # written by email ingestion with their email
+))
+email_attachments = register(EntitySpec(
+    name="email_attachment", plural="email-attachments", model=EmailAttachment, access=Access.PARENT,
+    parent=("email_id", "email"), refs={"email_id": "email"}, search=("filename", "text"), default_sort="id",
+    creatable=False, updatable=False, deletable=False,
+))
+call_recordings = register(EntitySpec(
+    name="call_recording", plural="call-recordings", model=CallRecording, access=Access.OWNED,
+    refs={"owner_id": "user", **TARGET_REFS}, search=("filename",), default_sort="-created_at",
+))
+transcripts = register(EntitySpec(
+    name="transcript", plural="transcripts", model=Transcript, access=Access.PARENT,
+    parent=("call_recording_id", "call_recording"), refs={"call_recording_id": "call_recording"},
+    search=("text",), default_sort="-created_at",
+))

@@ -1,0 +1,147 @@
+"""Users, teams, the workspace itself, and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store import normalize
+from store.actor import Actor
+from store.errors import Conflict, NotFound, Unauthorized
+from store.models import ApiToken, Approval, Pipeline, Stage, Team, User, Workspace
+from store.models.enums import Role, StageKind, Surface
+from store.services.crud import Access, EntitySpec, register
+from store.types import utcnow
+
+TOKEN_PREFIX = "crm_"
+
+
+def _prepare_user(session: Session, actor: Actor, values: dict[str, Any], existing: Any) -> dict[str, Any]:
+    if "email" in values:
+        values["email"] = normalize.email(values["email"])
+    return values
+
+
+def _refuse_user_delete(session: Session, actor: Actor, obj: User) -> None:
+    raise Conflict(
+        f"users are deactivated, not deleted, so their records keep an owner: "
+        f"PATCH /api/v1/users/{obj.id} with {{\"is_active\": false}}"
+    )
+
+
+users = register(EntitySpec(
+    name="user", plural="users", model=User, access=Access.WORKSPACE,
+    refs={"team_id": "team"}, unique=("email",), search=("name", "email"), default_sort="name",
+    prepare=_prepare_user, before_delete=_refuse_user_delete,
+))
+teams = register(EntitySpec(name="team", plural="teams", model=Team, access=Access.WORKSPACE,
+                            unique=("name",), search=("name",), default_sort="name"))
+
+
+# --- workspaces -------------------------------------------------------------------------
+
+DEFAULT_STAGES = [
+    ("Qualification", 10, StageKind.open),
+    ("Discovery", 20, StageKind.open),
+    ("Demo", 40, StageKind.open),
+    ("Proposal", 60, StageKind.open),
+    ("Negotiation", 80, StageKind.open),
+    ("Closed Won", 100, StageKind.won),
+    ("Closed Lost", 0, StageKind.lost),
+]
+
+
+def get_workspace(session: Session, *, slug: str) -> Workspace | None:
+    return session.scalar(select(Workspace).where(Workspace.slug == slug))
+
+
+def create_workspace(session: Session, *, name: str, slug: str, currency: str = "USD",
+                     own_domains: list[str] | None = None) -> Workspace:
+    """A workspace with its default sales pipeline."""
+    ws = Workspace(name=name, slug=slug, default_currency=normalize.currency(currency),
+                   own_domains=own_domains or [])
+    session.add(ws)
+    session.flush()
+    pipeline = Pipeline(workspace_id=ws.id, name="Sales", is_default=True)
+    session.add(pipeline)
+    session.flush()
+    session.add_all(
+        Stage(workspace_id=ws.id, pipeline_id=pipeline.id, name=n, position=i, probability=p, kind=k)
+        for i, (n, p, k) in enumerate(DEFAULT_STAGES)
+    )
+    session.flush()
+    return ws
+
+
+def ensure_workspace(session: Session, *, slug: str, name: str | None = None,
+                     currency: str = "USD") -> tuple[Workspace, bool]:
+    ws = get_workspace(session, slug=slug)
+    if ws is not None:
+        return ws, False
+    return create_workspace(session, name=name or slug.title(), slug=slug, currency=currency), True
+
+
+# --- tokens -----------------------------------------------------------------------------
+
+
+def _hash(token: str) -> str:
+    # Tokens are 256 random bits, so one SHA-256 is enough (no password stretching needed).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, *, user: User, name: str = "") -> str:
+    """A new bearer token for `user`; only its hash is stored, the token is returned once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(workspace_id=user.workspace_id, user_id=user.id, name=name,
+                         token_hash=_hash(token), prefix=token[:10], created_at=utcnow()))
+    session.flush()
+    return token
+
+
+def actor_for_user(user: User, surface: Surface) -> Actor:
+    return Actor(workspace_id=user.workspace_id, user_id=user.id, role=user.role,
+                 team_id=user.team_id, surface=surface, timezone=user.timezone)
+
+
+def authenticate(session: Session, *, token: str, surface: Surface = Surface.api) -> Actor:
+    """The acting user for a bearer token, or Unauthorized saying what to fix."""
+    if not token.startswith(TOKEN_PREFIX):
+        raise Unauthorized("malformed token: expected 'Authorization: Bearer crm_...'")
+    row = session.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _hash(token))
+    ).first()
+    if row is None or row[0].revoked_at is not None:
+        raise Unauthorized("unknown or revoked token; create one with `crm token create --user EMAIL`")
+    api_token, user = row
+    if not user.is_active:
+        raise Unauthorized(f"user {user.email} is deactivated")
+    api_token.last_used_at = utcnow()
+    return actor_for_user(user, surface)
+
+
+def user_by_email(session: Session, *, workspace_id: uuid.UUID, email: str) -> User:
+    user = session.scalar(select(User).where(User.workspace_id == workspace_id,
+                                             User.email == normalize.email(email)))
+    if user is None:
+        raise NotFound(f"no user with email {email}; add one with `crm user add`")
+    return user
+
+
+def admin_actor(session: Session, workspace: Workspace, surface: Surface) -> Actor:
+    """The first active admin, or the system itself when there is none yet (fresh install)."""
+    admin = session.scalar(select(User).where(User.workspace_id == workspace.id, User.role == Role.admin,
+                                              User.is_active.is_(True)).order_by(User.created_at))
+    return actor_for_user(admin, surface) if admin else Actor.system(workspace.id, surface)
+
+
+# Proposals are read here; they are made and decided by the agent's approval gate.
+approvals = register(EntitySpec(
+    name="approval", plural="approvals", model=Approval, access=Access.OWNED, owner_field="requested_by_id",
+    default_sort="-created_at", creatable=False, updatable=False, deletable=False,
+))

@@ -1,0 +1,88 @@
+"""Search across contacts, companies and deals by name, email, domain or phone."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz, process
+from sqlalchemy import func, or_
+from sqlalchemy.orm import Session
+
+from store.actor import Actor
+from store.models import Company, Contact, Deal
+from store.services.crud import readable, spec_for
+
+
+@dataclass
+class Hit:
+    kind: str
+    id: uuid.UUID
+    label: str
+    detail: str
+    score: float
+
+
+def _contact_hit(c: Contact, score: float) -> Hit:
+    return Hit("contact", c.id, c.full_name or (c.email or ""), " · ".join(filter(None, [c.title, c.email])), score)
+
+
+def _company_hit(c: Company, score: float) -> Hit:
+    return Hit("company", c.id, c.name, c.domain or "", score)
+
+
+def _deal_hit(d: Deal, score: float) -> Hit:
+    return Hit("deal", d.id, d.name, f"{d.amount or ''} {d.currency}".strip(), score)
+
+
+def search(session: Session, *, actor: Actor, q: str, kinds: tuple[str, ...] = ("contact", "company", "deal"),
+           limit: int = 20, fuzzy: bool = True) -> list[Hit]:
+    """Exact and substring matches first; then, if few, fuzzy name matches ("Borelis" -> Borealis)."""
+    text = q.strip().lower()
+    if not text:
+        return []
+    hits: dict[uuid.UUID, Hit] = {}
+    pattern = f"%{text}%"
+    digits = re.sub(r"\D", "", text)
+    if "contact" in kinds:
+        full = func.lower(Contact.first_name + " " + Contact.last_name)
+        clauses: list[Any] = [full.like(pattern), func.lower(Contact.email).like(pattern)]
+        if len(digits) >= 4:
+            clauses.append(Contact.phone.like(f"%{digits}%"))
+        for c in session.scalars(readable(spec_for("contact"), actor).where(or_(*clauses)).limit(limit)):
+            exact = text in {c.full_name.lower(), (c.email or "").lower()}
+            hits[c.id] = _contact_hit(c, 100.0 if exact else 90.0)
+    if "company" in kinds:
+        query = readable(spec_for("company"), actor).where(
+            or_(func.lower(Company.name).like(pattern), Company.domain.like(pattern)))
+        for co in session.scalars(query.limit(limit)):
+            exact = text in {co.name.lower(), (co.domain or "")}
+            hits[co.id] = _company_hit(co, 100.0 if exact else 90.0)
+    if "deal" in kinds:
+        for d in session.scalars(readable(spec_for("deal"), actor).where(
+                func.lower(Deal.name).like(pattern)).limit(limit)):
+            hits[d.id] = _deal_hit(d, 100.0 if d.name.lower() == text else 90.0)
+    if fuzzy and len(hits) < limit and len(text) >= 3:
+        _fuzzy(session, actor, text, kinds, hits, limit)
+    return sorted(hits.values(), key=lambda h: (-h.score, h.label))[:limit]
+
+
+def _fuzzy(session: Session, actor: Actor, text: str, kinds: tuple[str, ...], hits: dict[uuid.UUID, Hit],
+           limit: int) -> None:
+    # Names only (two columns), scored in memory: fine into the tens of thousands of
+    # records; PostgreSQL's pg_trgm is the step after that.
+    sources = {
+        "contact": (Contact, Contact.first_name + " " + Contact.last_name, _contact_hit),
+        "company": (Company, Company.name, _company_hit),
+        "deal": (Deal, Deal.name, _deal_hit),
+    }
+    for kind in kinds:
+        model, name_col, make = sources[kind]
+        rows = session.execute(readable(spec_for(kind), actor).with_only_columns(model.id, name_col)).all()
+        names = {row[0]: row[1].lower() for row in rows}
+        for _, score, key in process.extract(text, names, scorer=fuzz.WRatio, limit=limit, score_cutoff=75):
+            if key not in hits:
+                obj = session.get(model, key)
+                hits[key] = make(obj, float(score) * 0.85)

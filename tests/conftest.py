@@ -1,0 +1,89 @@
+"""Test database: SQLite by default, PostgreSQL with CRM_TEST_DATABASE=postgres.
+
+The schema is built once per run by the real Alembic migrations; each test then runs
+inside a transaction that is rolled back, so tests never see each other's rows.
+Services and the API commit as they do in production: with
+join_transaction_mode="create_savepoint" those commits end a savepoint, not the test's
+transaction.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, MetaData, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from store import migrate
+from store.db import make_engine
+
+BACKEND = os.environ.get("CRM_TEST_DATABASE", "sqlite")
+PG_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _reset_postgres(engine: Engine) -> None:
+    meta = MetaData()
+    meta.reflect(engine)
+    with engine.begin() as conn:
+        for table in reversed(meta.sorted_tables):
+            conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
+
+
+def test_database_url(tmp_path: Path) -> str:
+    if BACKEND == "postgres":
+        return PG_URL
+    if BACKEND != "sqlite":
+        raise pytest.UsageError(f"CRM_TEST_DATABASE must be sqlite or postgres, not {BACKEND!r}")
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+test_database_url.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    eng = make_engine(test_database_url(tmp_path_factory.mktemp("db")))
+    if eng.dialect.name == "postgresql":
+        _reset_postgres(eng)
+    migrate.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    outer = conn.begin()
+    yield conn
+    outer.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    s = session_factory()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def app(session_factory: sessionmaker[Session]):  # type: ignore[no-untyped-def]
+    from channels.api.app import create_app
+
+    return create_app(session_factory)
+
+
+@pytest.fixture
+def http(app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        yield client
