@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import inspect
 
 from store.models import enums as e
@@ -122,7 +122,7 @@ class ActivityCreate(Schema):
     type: e.ActivityType
     subject: str = Field("", max_length=500)
     body: str | None = None
-    occurred_at: datetime | None = Field(None, description="With a UTC offset; defaults to now.")
+    occurred_at: AwareDatetime | None = Field(None, description="With a UTC offset; defaults to now.")
     duration_minutes: int | None = Field(None, ge=0)
     direction: e.Direction | None = None
     outcome: str | None = None
@@ -139,7 +139,7 @@ class ActivityCreate(Schema):
 class TaskCreate(Schema):
     title: str = Field(min_length=1, max_length=500)
     description: str | None = None
-    due_at: datetime | None = None
+    due_at: AwareDatetime | None = None
     status: e.TaskStatus = e.TaskStatus.open
     priority: e.Priority = e.Priority.normal
     contact_id: uuid.UUID | None = None
@@ -166,7 +166,7 @@ class EmailCreate(Schema):
     in_reply_to: str | None = None
     thread_key: str | None = None
     subject: str = ""
-    sent_at: datetime | None = None
+    sent_at: AwareDatetime | None = None
     direction: e.Direction | None = None
     from_address: str | None = None
     body_text: str | None = None

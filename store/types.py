@@ -53,6 +53,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    @property
+    def python_type(self) -> type:
+        return datetime
+
     def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -76,6 +80,10 @@ class Money(TypeDecorator[Decimal]):
 
     impl = Numeric(18, 2, asdecimal=True)
     cache_ok = True
+
+    @property
+    def python_type(self) -> type:
+        return Decimal
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:

@@ -3,6 +3,7 @@
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +40,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": "validation_error", "message": _validation_message(exc),
-                             "detail": exc.errors()}, status_code=422)
+                             "detail": jsonable_encoder(exc.errors())}, status_code=422)
 
     @app.exception_handler(IntegrityError)
     def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, String, func, inspect, or_, select
@@ -175,8 +175,8 @@ def _coerce(column: Any, raw: Any, key: str) -> Any:
         if py is Decimal:
             return Decimal(str(raw))
         return py(raw)
-    except ValueError as exc:
-        raise ValidationFailed(f"filter {key}={raw!r}: {exc}", field=key) from exc
+    except (ValueError, InvalidOperation) as exc:
+        raise ValidationFailed(f"filter {key}={raw!r} is not a valid {py.__name__}: {exc}", field=key) from exc
 
 
 def apply_filters(spec: EntitySpec[Any], query: Select[Any], filters: dict[str, Any]) -> Select[Any]:
@@ -309,6 +309,7 @@ def create(session: Session, spec: EntitySpec[M], *, actor: Actor, data: dict[st
     session.flush()
     if spec.after_write is not None:
         spec.after_write(session, actor, obj, None, virtual)
+    session.refresh(obj)  # what the database holds (48000 reads back as 48000.00), as a GET shows it
     audit.record(session, actor, action=AuditAction.create, entity_type=spec.name,
                  entity_id=obj.id, after=audit.snapshot(obj) | audit.jsonable(virtual))  # type: ignore[attr-defined]
     if spec.extras is not None:
@@ -336,6 +337,7 @@ def update(session: Session, spec: EntitySpec[M], *, actor: Actor, id: uuid.UUID
     session.flush()
     if spec.after_write is not None:
         spec.after_write(session, actor, obj, before, virtual)
+    session.refresh(obj)
     old, new = audit.changes(before, audit.snapshot(obj))
     if virtual:
         new |= audit.jsonable(virtual)

@@ -129,8 +129,19 @@ def _deal_extras(session: Session, deals: Sequence[Deal]) -> None:
         deal.stage_name = stage_names.get(deal.stage_id)  # type: ignore[attr-defined]
 
 
+def _prepare_pipeline(session: Session, actor: Actor, values: dict[str, Any],
+                      existing: Pipeline | None) -> dict[str, Any]:
+    if values.get("is_default"):
+        # One default per workspace: new deals land in it.
+        for other in session.scalars(select(Pipeline).where(Pipeline.workspace_id == actor.workspace_id,
+                                                            Pipeline.is_default.is_(True))):
+            if other is not existing:
+                other.is_default = False
+    return values
+
+
 pipelines = register(EntitySpec(name="pipeline", plural="pipelines", model=Pipeline, access=Access.WORKSPACE,
-                                unique=("name",), default_sort="name"))
+                                unique=("name",), default_sort="name", prepare=_prepare_pipeline))
 stages = register(EntitySpec(name="stage", plural="stages", model=Stage, access=Access.WORKSPACE,
                              refs={"pipeline_id": "pipeline"}, default_sort="position"))
 deals = register(EntitySpec(

@@ -39,7 +39,7 @@ def _deal_hit(d: Deal, score: float) -> Hit:
 
 def search(session: Session, *, actor: Actor, q: str, kinds: tuple[str, ...] = ("contact", "company", "deal"),
            limit: int = 20, fuzzy: bool = True) -> list[Hit]:
-    """Exact and substring matches first; then, if few, fuzzy name matches ("Borelis" -> Borealis)."""
+    """Exact and substring matches; if there are none, fuzzy name matches ("Borelis" -> Borealis)."""
     text = q.strip().lower()
     if not text:
         return []
@@ -64,7 +64,8 @@ def search(session: Session, *, actor: Actor, q: str, kinds: tuple[str, ...] = (
         for d in session.scalars(readable(spec_for("deal"), actor).where(
                 func.lower(Deal.name).like(pattern)).limit(limit)):
             hits[d.id] = _deal_hit(d, 100.0 if d.name.lower() == text else 90.0)
-    if fuzzy and len(hits) < limit and len(text) >= 3:
+    # Typos only when nothing matched as typed; an address or a number is never "almost" right.
+    if fuzzy and not hits and len(text) >= 3 and "@" not in text and len(digits) < 4:
         _fuzzy(session, actor, text, kinds, hits, limit)
     return sorted(hits.values(), key=lambda h: (-h.score, h.label))[:limit]
 
