@@ -208,12 +208,13 @@ def token_create(user: Annotated[str, typer.Option("--user", help="The user's em
     """Create an API token for a user and print it (only the token: it is shown once)."""
     from store.db import unit_of_work
     from store.errors import CRMError
-    from store.services.org import create_token, user_by_email
+    from store.services.org import admin_actor, create_token, user_by_email
 
     try:
         with unit_of_work() as session:
             ws = _workspace(session, workspace)
-            token = create_token(session, user=user_by_email(session, workspace_id=ws.id, email=user), name=name)
+            token = create_token(session, user=user_by_email(session, workspace_id=ws.id, email=user), name=name,
+                                 actor=admin_actor(session, ws, Surface.cli))
     except CRMError as exc:
         _fail(exc.message)
     typer.echo(token)

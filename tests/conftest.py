@@ -87,3 +87,40 @@ def http(app):  # type: ignore[no-untyped-def]
 
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database of the backend under test (PostgreSQL: a new schema),
+    for tests of code that commits for real (the CLI, migrations)."""
+    if BACKEND != "postgres":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    import uuid
+
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def cli_env(fresh_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point the settings (and the cached engine) at a fresh database and data dir."""
+    from store.db import get_engine, get_sessionmaker
+    from store.settings import get_settings
+
+    monkeypatch.setenv("CRM_DATABASE_URL", fresh_database_url)
+    monkeypatch.setenv("CRM_DATA_DIR", str(tmp_path / "data"))
+    caches = (get_settings, get_engine, get_sessionmaker)
+    for cached in caches:
+        cached.cache_clear()
+    yield tmp_path / "data"
+    get_engine().dispose()
+    for cached in caches:
+        cached.cache_clear()

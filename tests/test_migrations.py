@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, inspect
 
 import store.models  # noqa: F401
 from store import migrate
 from store.db import make_engine
 from store.models.base import Base
-from tests.conftest import BACKEND, PG_URL
 
 
 @pytest.fixture
-def empty_engine(tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
-    """A database of the backend under test with nothing in it (PostgreSQL: a fresh schema)."""
-    if BACKEND == "postgres":
-        schema = f"mig_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-        yield engine
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-    else:
-        engine = make_engine(f"sqlite:///{tmp_path / 'mig.db'}")
-        yield engine
-        engine.dispose()
+def empty_engine(fresh_database_url: str) -> Iterator[Engine]:
+    engine = make_engine(fresh_database_url)
+    yield engine
+    engine.dispose()
 
 
 def test_upgrade_from_empty_matches_models_then_downgrade(empty_engine: Engine) -> None:

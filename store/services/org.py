@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store import normalize
+from store import audit, normalize
 from store.actor import Actor
 from store.errors import Conflict, NotFound, Unauthorized
 from store.models import ApiToken, Approval, Pipeline, Stage, Team, User, Workspace
-from store.models.enums import Role, StageKind, Surface
+from store.models.enums import AuditAction, Role, StageKind, Surface
 from store.services.crud import Access, EntitySpec, register
 from store.types import utcnow
 
@@ -94,12 +94,16 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, *, user: User, name: str = "") -> str:
+def create_token(session: Session, *, user: User, name: str = "", actor: Actor | None = None) -> str:
     """A new bearer token for `user`; only its hash is stored, the token is returned once."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(workspace_id=user.workspace_id, user_id=user.id, name=name,
-                         token_hash=_hash(token), prefix=token[:10], created_at=utcnow()))
+    row = ApiToken(workspace_id=user.workspace_id, user_id=user.id, name=name,
+                   token_hash=_hash(token), prefix=token[:10], created_at=utcnow())
+    session.add(row)
     session.flush()
+    audit.record(session, actor or Actor.system(user.workspace_id), action=AuditAction.create,
+                 entity_type="api_token", entity_id=row.id,
+                 after={"user_id": str(user.id), "name": name, "prefix": row.prefix})
     return token
 
 
