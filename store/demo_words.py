@@ -6,18 +6,21 @@ TLD, so no generated company can be mistaken for (or email) a real one.
 
 from __future__ import annotations
 
+
+def _split(text: str) -> list[str]:
+    return text.split()
+
+
 # Company names: "<prefix> <suffix>"; the suffix decides the industry.
-COMPANY_PREFIXES = [
-    "Aurora", "Basalt", "Beacon", "Birchwood", "Bluefin", "Brightwater", "Cobalt", "Copperline",
-    "Crestview", "Driftwood", "Ember", "Evergreen", "Falconridge", "Fernhill", "Fjordline", "Foxglove",
-    "Glacier", "Granite", "Greenhaven", "Harborview", "Hawthorne", "Helios", "Ironbark", "Juniper",
-    "Kestrel", "Lakeshore", "Lanternfish", "Larkspur", "Lumen", "Maplestone", "Meridian", "Mistral",
-    "Moonrise", "Nimbus", "Oakhurst", "Obsidian", "Orchard", "Palisade", "Pinecrest", "Quarry",
-    "Quillon", "Redwood", "Ridgeline", "Riverbend", "Saltmarsh", "Sandpiper", "Sequoia", "Silverleaf",
-    "Skylark", "Solstice", "Stonebridge", "Summit", "Tamarack", "Tidewater", "Timberline", "Topaz",
-    "Trillium", "Umbra", "Vantage", "Verdant", "Westwind", "Willowmere", "Windrose", "Yellowpine",
-    "Zephyr", "Alder", "Bramble", "Cinder", "Dovetail", "Elmstead",
-]
+COMPANY_PREFIXES = _split("""
+    Aurora Basalt Beacon Birchwood Bluefin Brightwater Cobalt Copperline Crestview Driftwood Ember
+    Evergreen Falconridge Fernhill Fjordline Foxglove Glacier Granite Greenhaven Harborview
+    Hawthorne Helios Ironbark Juniper Kestrel Lakeshore Lanternfish Larkspur Lumen Maplestone
+    Meridian Mistral Moonrise Nimbus Oakhurst Obsidian Orchard Palisade Pinecrest Quarry Quillon
+    Redwood Ridgeline Riverbend Saltmarsh Sandpiper Sequoia Silverleaf Skylark Solstice Stonebridge
+    Summit Tamarack Tidewater Timberline Topaz Trillium Umbra Vantage Verdant Westwind Willowmere
+    Windrose Yellowpine Zephyr Alder Bramble Cinder Dovetail Elmstead
+""")
 
 # suffix -> industry
 COMPANY_SUFFIXES = {
@@ -79,40 +82,63 @@ LOCATIONS = [
 # Relative weights for LOCATIONS (North America dominates, as for a US-based team).
 LOCATION_WEIGHTS = [10, 8, 4, 5, 6, 6, 9, 6, 4, 4, 3, 5, 3, 2, 3, 2, 2, 2, 3, 2]
 
-FIRST_NAMES = [
-    "Adaeze", "Ahmed", "Aiko", "Alejandro", "Amara", "Anders", "Anika", "Arjun", "Astrid", "Beatriz",
-    "Bilal", "Camille", "Carlos", "Chen", "Chiara", "Daniel", "Dmitri", "Elena", "Emeka", "Emily",
-    "Fatima", "Felix", "Freya", "Gabriel", "Grace", "Hana", "Hannah", "Hiroshi", "Ibrahim", "Ingrid",
-    "Isabel", "Jamal", "Javier", "Jin", "Joanna", "Jonas", "Julia", "Kai", "Kavya", "Keanu", "Kenji",
-    "Laila", "Lars", "Leah", "Liam", "Lucia", "Magnus", "Maya", "Mei", "Mira", "Nadia", "Naveen",
-    "Nia", "Noah", "Olga", "Omar", "Oskar", "Paulo", "Rafael", "Rania", "Rohan", "Ruth", "Sakura",
-    "Samuel", "Sara", "Sean", "Sofia", "Tariq", "Thabo", "Tomas", "Valentina", "Victor", "Wei",
-    "Yara", "Yusuf", "Zainab", "Zoe", "Ethan", "Olivia", "Marcus",
-]
+FIRST_NAMES = _split("""
+    Adaeze Ahmed Aiko Alejandro Amara Anders Anika Arjun Astrid Beatriz Bilal Camille Carlos Chen
+    Chiara Daniel Dmitri Elena Emeka Emily Fatima Felix Freya Gabriel Grace Hana Hannah Hiroshi
+    Ibrahim Ingrid Isabel Jamal Javier Jin Joanna Jonas Julia Kai Kavya Keanu Kenji Laila Lars Leah
+    Liam Lucia Magnus Maya Mei Mira Nadia Naveen Nia Noah Olga Omar Oskar Paulo Rafael Rania Rohan
+    Ruth Sakura Samuel Sara Sean Sofia Tariq Thabo Tomas Valentina Victor Wei Yara Yusuf Zainab Zoe
+    Ethan Olivia Marcus
+""")
 
-LAST_NAMES = [
-    "Abara", "Adeyemi", "Almeida", "Andersson", "Bauer", "Bergstrom", "Brennan", "Castillo", "Chowdhury",
-    "Costa", "Dahl", "Delgado", "Dubois", "Eriksen", "Fernandes", "Fischer", "Fitzgerald", "Garcia",
-    "Gupta", "Haddad", "Hansen", "Hartmann", "Hoffman", "Ibrahim", "Ito", "Jansen", "Johansson",
-    "Kapoor", "Kaur", "Keller", "Kim", "Kowalski", "Lambert", "Larsen", "Lindqvist", "Lopez", "Mahmoud",
-    "Marchetti", "Mendes", "Moreau", "Mwangi", "Nakamura", "Nguyen", "Novak", "Nowak", "Obi", "Okafor",
-    "Olsen", "Ortega", "Park", "Patel", "Petrov", "Quinn", "Reyes", "Rossi", "Sato", "Schmidt",
-    "Silva", "Singh", "Sorensen", "Suzuki", "Tanaka", "Torres", "Tran", "Vasquez", "Vogel", "Walsh",
-    "Weber", "Wojcik", "Yamamoto", "Yilmaz", "Zhang", "Zimmermann", "Carter", "Hughes", "Murphy",
-]
+LAST_NAMES = _split("""
+    Abara Adeyemi Almeida Andersson Bauer Bergstrom Brennan Castillo Chowdhury Costa Dahl Delgado
+    Dubois Eriksen Fernandes Fischer Fitzgerald Garcia Gupta Haddad Hansen Hartmann Hoffman Ibrahim
+    Ito Jansen Johansson Kapoor Kaur Keller Kim Kowalski Lambert Larsen Lindqvist Lopez Mahmoud
+    Marchetti Mendes Moreau Mwangi Nakamura Nguyen Novak Nowak Obi Okafor Olsen Ortega Park Patel
+    Petrov Quinn Reyes Rossi Sato Schmidt Silva Singh Sorensen Suzuki Tanaka Torres Tran Vasquez
+    Vogel Walsh Weber Wojcik Yamamoto Yilmaz Zhang Zimmermann Carter Hughes Murphy
+""")
 
 # (title, seniority weight for being on a deal as decision maker / economic buyer)
 TITLES = [
-    "CEO", "COO", "CFO", "CTO", "CIO", "CISO", "VP Sales", "VP Operations", "VP Engineering",
-    "VP Finance", "Head of Operations", "Head of IT", "Head of Procurement", "Director of Logistics",
-    "Director of Engineering", "IT Manager", "Operations Manager", "Procurement Manager",
-    "Fleet Manager", "Sales Operations Manager", "Solutions Architect", "Security Engineer",
-    "Data Analyst", "Finance Manager", "Office Manager",
+    "CEO",
+    "COO",
+    "CFO",
+    "CTO",
+    "CIO",
+    "CISO",
+    "VP Sales",
+    "VP Operations",
+    "VP Engineering",
+    "VP Finance",
+    "Head of Operations",
+    "Head of IT",
+    "Head of Procurement",
+    "Director of Logistics",
+    "Director of Engineering",
+    "IT Manager",
+    "Operations Manager",
+    "Procurement Manager",
+    "Fleet Manager",
+    "Sales Operations Manager",
+    "Solutions Architect",
+    "Security Engineer",
+    "Data Analyst",
+    "Finance Manager",
+    "Office Manager",
 ]
 EXECUTIVE_TITLES = {"CEO", "COO", "CFO", "CTO", "CIO", "VP Sales", "VP Operations", "VP Finance"}
 TECHNICAL_TITLES = {
-    "CTO", "CIO", "CISO", "VP Engineering", "Head of IT", "Director of Engineering", "IT Manager",
-    "Solutions Architect", "Security Engineer",
+    "CTO",
+    "CIO",
+    "CISO",
+    "VP Engineering",
+    "Head of IT",
+    "Director of Engineering",
+    "IT Manager",
+    "Solutions Architect",
+    "Security Engineer",
 }
 
 # source -> weight; a company's source is how it first came in.
@@ -121,24 +147,57 @@ SOURCES = {"web": 25, "inbound": 20, "outbound": 20, "referral": 12, "event": 13
 SOURCE_WIN = {"referral": 1.5, "partner": 1.3, "inbound": 1.1, "event": 0.9, "web": 0.85, "outbound": 0.6}
 
 DEAL_THEMES = [
-    "Platform Rollout", "Fleet Telematics", "Pilot", "Annual Renewal", "Seat Expansion",
-    "Analytics Add-on", "EMEA Expansion", "Security Upgrade", "Route Optimization",
-    "Warehouse Visibility", "Enterprise Agreement", "API Integration", "Onboarding Package",
-    "Support Upgrade", "Multi-site Deployment", "Dispatch Automation",
+    "Platform Rollout",
+    "Fleet Telematics",
+    "Pilot",
+    "Annual Renewal",
+    "Seat Expansion",
+    "Analytics Add-on",
+    "EMEA Expansion",
+    "Security Upgrade",
+    "Route Optimization",
+    "Warehouse Visibility",
+    "Enterprise Agreement",
+    "API Integration",
+    "Onboarding Package",
+    "Support Upgrade",
+    "Multi-site Deployment",
+    "Dispatch Automation",
 ]
 
 LOST_REASONS = {
-    "price": 24, "timing": 18, "competitor": 22, "no decision": 20, "budget": 8,
-    "missing feature": 6, "champion left": 2,
+    "price": 24,
+    "timing": 18,
+    "competitor": 22,
+    "no decision": 20,
+    "budget": 8,
+    "missing feature": 6,
+    "champion left": 2,
 }
 COMPETITORS = ["Cartwell", "Stackhouse", "Trackrite", "Nordvane", "an in-house build"]
 
 # next step per open stage (by position 0-4)
 NEXT_STEPS = [
-    ["Book discovery call with {first}", "Qualify budget and timeline with {first}", "Find the economic buyer"],
-    ["Map stakeholders with {first}", "Confirm pain points and success criteria", "Schedule demo for the ops team"],
-    ["Run tailored demo for {first}'s team", "Send demo recording and follow-up deck", "Set up trial workspace"],
-    ["Send proposal and pricing to {first}", "Review proposal with {first} and finance", "Answer security questionnaire"],
+    [
+        "Book discovery call with {first}",
+        "Qualify budget and timeline with {first}",
+        "Find the economic buyer",
+    ],
+    [
+        "Map stakeholders with {first}",
+        "Confirm pain points and success criteria",
+        "Schedule demo for the ops team",
+    ],
+    [
+        "Run tailored demo for {first}'s team",
+        "Send demo recording and follow-up deck",
+        "Set up trial workspace",
+    ],
+    [
+        "Send proposal and pricing to {first}",
+        "Review proposal with {first} and finance",
+        "Answer security questionnaire",
+    ],
     ["Redline MSA with legal", "Agree final pricing with {first}", "Get signature from procurement"],
 ]
 
@@ -234,4 +293,81 @@ NOTE_BODIES = [
     "{first} mentioned a reorg at {co}; keep an eye on who owns the budget.",
     "Pricing sensitivity at {co}: asked twice about multi-year discounts.",
     "Reference call offered to {first} with an existing customer in the same industry.",
+]
+
+# --- Borealis Logistics: the account Priya briefs herself on in STORIES.md -----------------
+# Each entry happened `days` before today at `time` in Priya's zone; `who` are contact keys.
+BOREALIS_TIMELINE = [
+    {
+        "days": 77, "time": (9, 30), "type": "email", "who": ["ines"], "email": "borealis-intro",
+        "subject": "Intro: Borealis x Agent CRM",
+        "body": "Hi Ines,\n\nThanks for taking my call. As promised, a short overview of how operations "
+        "teams use Agent CRM to keep dispatch, fleet and customer commitments in one place. Would Thursday "
+        "work for a 30-minute discovery call?\n\nBest,\nPriya",
+    },
+    {
+        "days": 71, "time": (10, 0), "type": "call", "who": ["ines"], "minutes": 35,
+        "subject": "Discovery call with Ines",
+        "body": "Ines runs operations for 420 trucks across six depots. Dispatch lives in spreadsheets "
+        "plus a legacy telematics box nobody trusts. Pain: no single view of customer commitments vs. fleet "
+        "capacity. Budget about $40,000 this fiscal year; the CFO signs off above $50,000. Next: demo for "
+        "her depot leads and Marco (VP Engineering).",
+    },
+    {
+        "days": 52, "time": (11, 0), "type": "meeting", "who": ["ines", "marco"], "minutes": 60,
+        "subject": "Product demo for Borealis",
+        "body": "Demoed pipeline, inbox logging and the fleet dashboard to Ines, Marco and two depot leads. "
+        "Marco asked about SSO (Okta), API rate limits and data residency. Ines wants a pilot at two "
+        "depots before a full rollout.",
+    },
+    {
+        "days": 38, "time": (9, 0), "type": "meeting", "who": ["marco"], "minutes": 45,
+        "subject": "Technical deep dive with Marco",
+        "body": "Marco and his lead engineer reviewed the API and webhooks. Open items: SAML SSO setup, rate "
+        "limits in writing, and a security questionnaire they will send later. Marco is positive but wants "
+        "the telematics integration scoped before they sign.",
+    },
+    {
+        "days": 30, "time": (15, 0), "type": "email", "who": ["ines", "marco"], "email": "borealis-proposal",
+        "subject": "Proposal: Fleet Telematics",
+        "body": "Hi Ines,\n\nAttached is our proposal for the Fleet Telematics pilot and rollout: 40 seats, "
+        "onboarding and premium support, $48,000 per year. Quote Q-1001 is valid for 30 days.\n\n"
+        "Best,\nPriya",
+    },
+    {
+        "days": 20, "time": (8, 40), "type": "email", "who": ["ines"], "inbound": True,
+        "email": "borealis-proposal-re", "reply_to": "borealis-proposal",
+        "subject": "Re: Proposal: Fleet Telematics",
+        "body": "Hi Priya,\n\nThanks for the proposal. We reviewed it internally: we would like to run the "
+        "pilot in January rather than December, once peak season is over. Marco also wants to understand "
+        "the telematics module before we sign.\n\nInes",
+    },
+    {
+        "days": 9, "time": (13, 30), "type": "call", "who": ["ines"], "minutes": 25,
+        "subject": "Pricing call with Ines",
+        "body": "Ines pushed on price for the full rollout and asked what the telematics module would add. "
+        "I promised to send the pilot plan by Friday and to loop in our security team for Marco's "
+        "questionnaire. Close date is end of January to fit the pilot.",
+    },
+    {
+        "days": 6, "time": (10, 0), "type": "meeting", "who": ["ines", "marco"], "minutes": 45,
+        "subject": "Contract review with Borealis",
+        "body": "Walked through the order form and pilot scope (two depots, January start). Ines is "
+        "championing it internally; Marco needs SSO and API limits in the contract. Still no contact with "
+        "the CFO, who signs above $50,000. Agreed: revised quote with telematics module pricing after our "
+        "next call.",
+    },
+]  # fmt: skip
+
+BOREALIS_NOTE = (
+    "Ines is the champion; Marco owns the technical evaluation (SSO, API limits). Risk: no economic buyer "
+    "engaged - the CFO signs anything over $50k and we have not met them. Promised: pilot plan (sent), "
+    "security overview for Marco."
+)
+
+# (title, due days ago or None for "this Thursday", created days ago, done, contact key)
+BOREALIS_TASKS = [
+    ("Send pilot plan to Ines", 5, 9, True, "ines"),
+    ("Book security review with Marco", 2, 6, False, "marco"),
+    ("Send revised quote to Borealis", None, 6, False, "ines"),
 ]

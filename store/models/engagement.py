@@ -69,6 +69,10 @@ class ActivityTarget(IdMixin, WorkspaceMixin, TargetsMixin, Base):
             " + CASE WHEN deal_id IS NULL THEN 0 ELSE 1 END) = 1",
             name="exactly_one_target",
         ),
+        # The same record linked twice to one activity would count it twice.
+        UniqueConstraint("activity_id", "contact_id"),
+        UniqueConstraint("activity_id", "company_id"),
+        UniqueConstraint("activity_id", "deal_id"),
     )
 
     activity_id: Mapped[uuid.UUID] = mapped_column(

@@ -89,8 +89,9 @@ class DealHistory(IdMixin, WorkspaceMixin, Base):
     """A snapshot of a deal's forecast fields, written whenever one of them changes.
 
     One row per change (and one at creation) makes both questions cheap: "when did
-    it enter each stage" (rows where from_stage_id differs from stage_id) and "what
-    did the forecast look like on date X" (the latest row per deal before X).
+    it enter each stage" (the deal's first row, then the rows with a from_stage_id)
+    and "what did the forecast look like on date X" (the latest row per deal before X).
+    A row without from_stage_id after the first changed amount, date or category only.
     """
 
     __tablename__ = "deal_history"

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:52:16.466038
+Create Date: 2026-11-23
 """
 from __future__ import annotations
 
@@ -664,7 +664,10 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_activity_targets_contact_id_contacts'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['deal_id'], ['deals.id'], name=op.f('fk_activity_targets_deal_id_deals'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_activity_targets_workspace_id_workspaces'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_activity_targets'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_activity_targets')),
+    sa.UniqueConstraint('activity_id', 'company_id', name=op.f('uq_activity_targets_activity_id_company_id')),
+    sa.UniqueConstraint('activity_id', 'contact_id', name=op.f('uq_activity_targets_activity_id_contact_id')),
+    sa.UniqueConstraint('activity_id', 'deal_id', name=op.f('uq_activity_targets_activity_id_deal_id'))
     )
     with op.batch_alter_table('activity_targets', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_activity_targets_activity_id'), ['activity_id'], unique=False)
