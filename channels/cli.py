@@ -106,16 +106,13 @@ def setup(no_demo: Annotated[bool, typer.Option("--no-demo", help="Never load de
     console.print(f"[green]ready[/green]: workspace '{ws.slug}' in {settings.resolved_database_url}")
     if tokens_file.exists():
         tokens = json.loads(tokens_file.read_text())
-        table = Table(title="Demo users (tokens for Authorization: Bearer ...)")
-        for col in ("email", "role", "token"):
-            table.add_column(col, overflow="fold")
+        console.print("demo users (send a token as 'Authorization: Bearer <token>'):")
         for user in users:
             if user.email in tokens:
-                table.add_row(user.email, user.role.value, tokens[user.email])
-        console.print(table)
+                # Plain lines, never wrapped: a token split over two lines cannot be pasted.
+                typer.echo(f"  {user.role.value:<8} {user.email:<28} {tokens[user.email]}")
     elif not users:
         console.print("no users yet: `crm user add EMAIL --name NAME --role admin`, then `crm token create`")
-    console.print(f"open {settings.base_url}/ (API docs at {settings.base_url}/docs)")
 
 
 @app.command("seed")
@@ -153,7 +150,10 @@ def serve(host: Annotated[str | None, typer.Option(help="Interface (default CRM_
     from store.settings import get_settings
 
     settings = get_settings()
-    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+    host, port = host or settings.host, port or settings.port
+    base = settings.public_url or f"http://{host}:{port}"
+    typer.echo(f"open {base}/  (API under {base}/api/v1, docs at {base}/docs; Ctrl-C stops)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
 @user_app.command("add")
@@ -218,6 +218,12 @@ def token_create(user: Annotated[str, typer.Option("--user", help="The user's em
     except CRMError as exc:
         _fail(exc.message)
     typer.echo(token)
+
+
+from channels.cli_data import export_cmd, import_cmd  # noqa: E402  (defined there, registered here)
+
+app.command("import")(import_cmd)
+app.command("export")(export_cmd)
 
 
 def main() -> None:

@@ -61,9 +61,10 @@ def export_csv(session: Session, *, actor: Actor, entity: str, out: TextIO,
     stages: dict[uuid.UUID, str] = {}
     pipelines: dict[uuid.UUID, str] = {}
     if entity == "deals":
-        stages = dict(session.execute(select(Stage.id, Stage.name).where(Stage.workspace_id == actor.workspace_id)))
+        stages = dict(session.execute(select(Stage.id, Stage.name)
+                                      .where(Stage.workspace_id == actor.workspace_id)).all())
         pipelines = dict(session.execute(select(Pipeline.id, Pipeline.name)
-                                         .where(Pipeline.workspace_id == actor.workspace_id)))
+                                         .where(Pipeline.workspace_id == actor.workspace_id)).all())
     writer = csv.DictWriter(out, fieldnames=COLUMNS[entity])
     writer.writeheader()
     written, last_id = 0, None

@@ -133,9 +133,22 @@ class _Run:
         self._pipelines: Sequence[Pipeline] | None = None
         self._stages: dict[uuid.UUID, Sequence[Stage]] = {}
         self.line, self._claims, self._companies = 0, {}, 0  # type: ignore[var-annotated]
+        self.problems: list[str] = []
 
     def start(self, line: int) -> None:
-        self.line, self._claims, self._companies = line, {}, 0
+        self.line, self._claims, self._companies, self.problems = line, {}, 0, []
+
+    def soft(self, parse: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`parse(...)`, or None with its reason noted: a row's reason lists all its bad values at once."""
+        try:
+            return parse(*args, **kwargs)
+        except ValidationFailed as exc:
+            self.problems.append(self.reason(exc))
+            return None
+
+    def check(self) -> None:
+        if self.problems:
+            raise ValidationFailed("; ".join(self.problems))
 
     def finish(self, *, ok: bool) -> None:
         if ok:
@@ -310,28 +323,43 @@ class _Run:
         first, last = v.get("first_name", ""), v.get("last_name", "")
         if not (first or last) and v.get("name"):
             first, _, last = v["name"].partition(" ")
-        email = normalize.email(v.get("email"))
-        if not (first or last or email):
+        email = self.soft(normalize.email, v.get("email"))
+        if not (first or last or v.get("email")):
             raise ValidationFailed("the row has no name and no email; a contact needs one of them")
-        if email:
-            self.claim("email", email, f"the email {email}")
-        owner_id = self.owner(v.get("owner"))
-        self.create("contact", schemas.ContactCreate, {
+        data = {
             "first_name": first, "last_name": last, "email": email, "phone": v.get("phone"),
             "title": v.get("title"), "source": v.get("source"), "timezone": v.get("timezone"),
-            "lifecycle_stage": parse_choice(LifecycleStage, v.get("lifecycle_stage"), column="lifecycle_stage"),
-            "lead_status": parse_choice(LeadStatus, v.get("lead_status"), column="lead_status"),
-            "lead_score": parse_integer(v.get("lead_score"), column="lead_score"),
-            "country": parse_country(v.get("country")), "linkedin_url": v.get("linkedin_url"), "owner_id": owner_id,
-            "company_id": self.find_company(name=v.get("company_name"), domain=v.get("company_domain"),
-                                            email=email, owner_id=owner_id),
-        })
+            "lifecycle_stage": self.soft(parse_choice, LifecycleStage, v.get("lifecycle_stage"),
+                                         column="lifecycle_stage"),
+            "lead_status": self.soft(parse_choice, LeadStatus, v.get("lead_status"), column="lead_status"),
+            "lead_score": self.soft(parse_integer, v.get("lead_score"), column="lead_score"),
+            "country": self.soft(parse_country, v.get("country")), "linkedin_url": v.get("linkedin_url"),
+            "owner_id": self.soft(self.owner, v.get("owner")),
+        }
+        self.check()
+        if email:
+            self.claim("email", email, f"the email {email}")
+        data["company_id"] = self.find_company(name=v.get("company_name"), domain=v.get("company_domain"),
+                                               email=email, owner_id=data["owner_id"])
+        self.create("contact", schemas.ContactCreate, data)
 
     def company_row(self, v: dict[str, str]) -> None:
         name = v.get("name")
         if not name:
             raise ValidationFailed("the company name is empty", field="name")
-        domain = normalize.domain(v.get("domain")) or (normalize.domain(v["website"]) if v.get("website") else None)
+        domain = self.soft(normalize.domain, v.get("domain") or v.get("website"))
+        data = {
+            "name": name, "domain": domain, "industry": v.get("industry"), "phone": v.get("phone"),
+            "employee_count": self.soft(parse_integer, v.get("employee_count"), column="employee_count"),
+            "annual_revenue": (self.soft(parse_amount, v.get("annual_revenue"), column="annual_revenue")
+                               or (None, None))[0],
+            "website": v.get("website"), "country": self.soft(parse_country, v.get("country")),
+            "region": v.get("region"), "city": v.get("city"), "source": v.get("source"),
+            "description": "\n".join(filter(None, (v.get("description"),
+                                                   v.get("address") and f"Address: {v['address']}"))),
+            "owner_id": self.soft(self.owner, v.get("owner")),
+        }
+        self.check()
         if domain:
             self.claim("domain", domain, f"the domain {domain}")
         else:
@@ -341,26 +369,21 @@ class _Run:
             # Without a domain on both sides two companies of one name are the same company.
             raise Duplicate(f"a company named '{name}' already exists: {self._label(Company, str(named[0].id))}; "
                             "give both a domain if they are different companies", existing_id=str(named[0].id))
-        annual_revenue, _ = parse_amount(v.get("annual_revenue"), column="annual_revenue")
-        address = f"Address: {v['address']}" if v.get("address") else None
-        self.create("company", schemas.CompanyCreate, {
-            "name": name, "domain": domain, "industry": v.get("industry"), "phone": v.get("phone"),
-            "employee_count": parse_integer(v.get("employee_count"), column="employee_count"),
-            "annual_revenue": annual_revenue, "website": v.get("website"), "country": parse_country(v.get("country")),
-            "region": v.get("region"), "city": v.get("city"), "source": v.get("source"),
-            "description": "\n".join(filter(None, (v.get("description"), address))),
-            "owner_id": self.owner(v.get("owner")),
-        })
+        self.create("company", schemas.CompanyCreate, data)
 
     def deal_row(self, v: dict[str, str]) -> None:
         name = v.get("name")
         if not name:
             raise ValidationFailed("the deal name is empty", field="name")
-        pipeline = self.pipeline(v.get("pipeline"))
-        stage_id = self.stage(pipeline, v.get("stage"), v.get("status"))
-        amount, symbol_currency = parse_amount(v.get("amount"))
-        owner_id = self.owner(v.get("owner"))
-        people = self.contacts(v.get("contacts"))
+        pipeline = self.soft(self.pipeline, v.get("pipeline"))
+        stage_id = self.soft(self.stage, pipeline, v.get("stage"), v.get("status")) if pipeline else None
+        amount, symbol_currency = self.soft(parse_amount, v.get("amount")) or (None, None)
+        owner_id = self.soft(self.owner, v.get("owner"))
+        people = self.soft(self.contacts, v.get("contacts")) or []
+        close_date = self.soft(parse_date, v.get("close_date"), column="close_date")
+        probability = self.soft(parse_integer, v.get("probability"), column="probability")
+        forecast = self.soft(parse_choice, ForecastCategory, v.get("forecast_category"), column="forecast_category")
+        self.check()
         company_id = self.find_company(name=v.get("company_name"), domain=v.get("company_domain"), email=None,
                                        owner_id=owner_id) or (people[0].company_id if people else None)
         self.claim("deal", f"{name.lower()} at {company_id}", f"the deal '{name}' (same company)")
@@ -371,12 +394,10 @@ class _Run:
             # Deals have no unique key; name + company is how a re-imported file would repeat one.
             raise Duplicate(f"a deal named '{name}' already exists for this company: "
                             f"{self._label(Deal, str(existing.id))}", existing_id=str(existing.id))
-        probability = parse_integer(v.get("probability"), column="probability")
         self.create("deal", schemas.DealCreate, {
             "name": name, "pipeline_id": pipeline.id, "stage_id": stage_id, "amount": amount,
-            "currency": v.get("currency") or symbol_currency,
-            "close_date": parse_date(v.get("close_date"), column="close_date"), "probability": probability,
-            "forecast_category": parse_choice(ForecastCategory, v.get("forecast_category"), column="forecast_category"),
+            "currency": v.get("currency") or symbol_currency, "close_date": close_date, "probability": probability,
+            "forecast_category": forecast,
             "next_step": v.get("next_step"), "lost_reason": v.get("lost_reason"), "source": v.get("source"),
             "description": v.get("description"), "owner_id": owner_id, "company_id": company_id,
             "contacts": [{"contact_id": c.id, "is_primary": i == 0} for i, c in enumerate(people)] or None,

@@ -134,6 +134,8 @@ def test_duplicates_get_409_naming_the_existing_record(session, http, w) -> None
     ("/deals", {"name": "X", "currency": "dollars"}, "currency"),
     ("/deals", {"name": "X", "close_date": "next week"}, "close_date"),
     ("/activities", {"type": "call", "subject": "no target"}, "at least one contact"),
+    ("/contacts", {"first_name": "X", "title": "t" * 201}, "at most 200"),
+    ("/companies", {"name": "X", "phone": "not a phone"}, "phone"),
 ])
 def test_validation_errors_say_what_to_fix(session, http, w, path, payload, needle) -> None:
     r = f.api(session, http, w.priya).post(path, json=payload)

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 import store.services  # noqa: F401  (registers every entity)
-from channels.api import crud_routes, records
+from channels.api import crud_routes, data_routes, records
 from store.db import get_sessionmaker
 from store.errors import CRMError
 
@@ -50,7 +50,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None) -> FastAPI:
                              "(it may have been created at the same moment); fetch it and retry"},
                             status_code=409)
 
-    api = [*crud_routes.all_entity_routers(), crud_routes.audit_router(), records.router]
+    api = [*crud_routes.all_entity_routers(), crud_routes.audit_router(), records.router, data_routes.router]
     for router in api:
         app.include_router(router, prefix="/api/v1")
 

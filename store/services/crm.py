@@ -31,6 +31,9 @@ def _prepare_company(session: Session, actor: Actor, values: dict[str, Any], exi
         values["domain"] = normalize.domain(values["website"])
     if values.get("country"):
         values["country"] = values["country"].upper()
+    if "phone" in values:
+        region = values.get("country") or (existing.country if existing is not None else None)
+        values["phone"] = normalize.phone(values["phone"], region=region)
     _custom(session, actor, CustomFieldEntity.company, values, existing)
     return values
 
