@@ -16,6 +16,8 @@ class Actor:
     team_id: uuid.UUID | None
     surface: Surface
     timezone: str = "UTC"
+    # Set while executing an approved proposal: every audit entry of the write names it.
+    approval_id: uuid.UUID | None = None
 
     @property
     def is_admin(self) -> bool:

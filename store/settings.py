@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
 
+    # Outgoing mail (send_email). Unset host: sending fails with a message naming it.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_from: str | None = None
+
     # Largest page a list endpoint returns.
     max_page_size: int = 200
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, IdMixin, TimestampMixin, WorkspaceMixin, str_enum
@@ -23,10 +23,16 @@ class Approval(IdMixin, TimestampMixin, WorkspaceMixin, Base):
     """
 
     __tablename__ = "approvals"
-    __table_args__ = (Index("ix_approvals_workspace_status", "workspace_id", "status"),)
+    __table_args__ = (
+        Index("ix_approvals_workspace_status", "workspace_id", "status"),
+        UniqueConstraint("thread_id", "tool_call_id"),
+    )
 
-    # The conversation (LangGraph thread) that is paused on this proposal.
+    # The conversation (LangGraph thread) that is paused on this proposal, and the
+    # model's tool call it answers: together they make proposing idempotent when a
+    # graph node re-runs on resume.
     thread_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    tool_call_id: Mapped[str | None] = mapped_column(String(200))
     tool: Mapped[str] = mapped_column(String(100))
     args: Mapped[dict[str, Any]] = mapped_column(default=dict)
     summary: Mapped[str] = mapped_column(Text, default="")

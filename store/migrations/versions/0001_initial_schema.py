@@ -178,6 +178,7 @@ def upgrade() -> None:
 
     op.create_table('approvals',
     sa.Column('thread_id', sa.String(length=200), nullable=True),
+    sa.Column('tool_call_id', sa.String(length=200), nullable=True),
     sa.Column('tool', sa.String(length=100), nullable=False),
     sa.Column('args', sa.JSON(), nullable=False),
     sa.Column('summary', sa.Text(), nullable=False),
@@ -203,7 +204,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_approvals_decided_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['requested_by_id'], ['users.id'], name=op.f('fk_approvals_requested_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_approvals_workspace_id_workspaces'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_approvals'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_approvals')),
+    sa.UniqueConstraint('thread_id', 'tool_call_id', name=op.f('uq_approvals_thread_id_tool_call_id'))
     )
     with op.batch_alter_table('approvals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_approvals_requested_by_id'), ['requested_by_id'], unique=False)

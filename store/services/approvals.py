@@ -1,0 +1,124 @@
+"""Proposals waiting for a human, and the one conditional UPDATE that makes deciding exactly-once.
+
+Who may decide a proposal:
+- `approver_id` set: that user (normally the rep who asked), or their manager, or an admin;
+- `approver_role` "manager" (a named case, e.g. a large quote discount): a manager of the
+  requester's team or an admin, never the requester.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy.orm import Session
+
+from store.actor import Actor
+from store.errors import Conflict, NotFound, PermissionDenied
+from store.models import Approval, User
+from store.models.enums import ApprovalStatus, Role
+from store.types import utcnow
+
+
+def propose(session: Session, *, actor: Actor, tool: str, args: dict[str, Any], summary: str,
+            diff: list[dict[str, Any]], evidence: list[dict[str, Any]], thread_id: str | None,
+            tool_call_id: str | None, approver_id: uuid.UUID | None, approver_role: str | None,
+            source_ref: dict[str, Any] | None = None) -> Approval:
+    """Store a proposal. The same (thread, tool call) twice returns the first one."""
+    if thread_id and tool_call_id:
+        existing = session.scalar(select(Approval).where(Approval.thread_id == thread_id,
+                                                         Approval.tool_call_id == tool_call_id))
+        if existing is not None:
+            return existing
+    approval = Approval(
+        workspace_id=actor.workspace_id, thread_id=thread_id, tool_call_id=tool_call_id, tool=tool, args=args,
+        summary=summary, diff=diff, evidence=evidence, surface=actor.surface, source_ref=source_ref or {},
+        requested_by_id=actor.user_id, approver_id=approver_id, approver_role=approver_role,
+    )
+    session.add(approval)
+    session.flush()
+    return approval
+
+
+def _team_of(user_id: Any) -> Any:
+    return select(User.team_id).where(User.id == user_id).scalar_subquery()
+
+
+def decidable_by(actor: Actor) -> ColumnElement[bool]:
+    """SQL: proposals this actor may decide."""
+    if actor.is_admin:
+        return Approval.workspace_id == actor.workspace_id
+    if actor.user_id is None:
+        return false()
+    clauses: list[Any] = [and_(Approval.approver_id == actor.user_id, Approval.approver_role.is_(None))]
+    if actor.role == Role.manager and actor.team_id is not None:
+        in_my_team = _team_of(Approval.requested_by_id) == actor.team_id
+        clauses.append(in_my_team)
+    return and_(Approval.workspace_id == actor.workspace_id, or_(*clauses))
+
+
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    """SQL: proposals this actor may see: what they asked for and what they may decide."""
+    return or_(decidable_by(actor), and_(Approval.workspace_id == actor.workspace_id,
+                                         Approval.requested_by_id == actor.user_id))
+
+
+def get(session: Session, *, actor: Actor, id: uuid.UUID) -> Approval:
+    approval = session.scalar(select(Approval).where(Approval.id == id, visible_to(actor)))
+    if approval is None:
+        raise NotFound(f"no proposal with id {id}", entity="approval", id=str(id))
+    return approval
+
+
+def pending(session: Session, *, actor: Actor, thread_id: str | None = None) -> Sequence[Approval]:
+    """The actor's inbox: pending proposals they may decide, oldest first."""
+    query = select(Approval).where(decidable_by(actor), Approval.status == ApprovalStatus.pending)
+    if thread_id is not None:
+        query = query.where(Approval.thread_id == thread_id)
+    return session.scalars(query.order_by(Approval.created_at, Approval.id)).all()
+
+
+def for_thread(session: Session, *, workspace_id: uuid.UUID, thread_id: str,
+               tool_call_ids: Sequence[str] | None = None) -> Sequence[Approval]:
+    query = select(Approval).where(Approval.workspace_id == workspace_id, Approval.thread_id == thread_id)
+    if tool_call_ids is not None:
+        query = query.where(Approval.tool_call_id.in_(tool_call_ids))
+    return session.scalars(query.order_by(Approval.created_at, Approval.id)).all()
+
+
+def check_may_decide(session: Session, *, actor: Actor, approval: Approval) -> None:
+    allowed = session.scalar(select(Approval.id).where(Approval.id == approval.id, decidable_by(actor)))
+    if allowed is None:
+        who = "a manager of the requester's team" if approval.approver_role == "manager" else "the requester"
+        raise PermissionDenied(f"not yours to approve: this proposal waits for {who} (or an admin)")
+
+
+def claim(session: Session, *, actor: Actor, approval: Approval, status: ApprovalStatus,
+          decision: dict[str, Any]) -> None:
+    """Move a pending proposal to `status`, or raise Conflict if someone already decided it.
+
+    A conditional UPDATE, so of two clicks (or a retried webhook) racing, exactly one wins:
+    the other's WHERE status='pending' matches no row.
+    """
+    check_may_decide(session, actor=actor, approval=approval)
+    result = session.execute(
+        update(Approval).where(Approval.id == approval.id, Approval.status == ApprovalStatus.pending)
+        .values(status=status, decision=decision, decided_by_id=actor.user_id, decided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(approval)
+        raise Conflict(f"this proposal was already decided ({approval.status.value})",
+                       status=approval.status.value, id=str(approval.id))
+    session.refresh(approval)
+
+
+def finish(session: Session, *, approval: Approval, result: dict[str, Any] | None = None,
+           error: str | None = None) -> None:
+    approval.status = ApprovalStatus.failed if error else ApprovalStatus.executed
+    approval.executed_at = None if error else utcnow()
+    approval.result = result or {}
+    approval.error = error
+    session.flush()

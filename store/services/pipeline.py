@@ -1,0 +1,148 @@
+"""Pipeline and forecast summaries for a caller's scope (the full analytics come later).
+
+Scope: "mine" (deals the actor owns), "team" (their team's), "all" (every deal they can
+read). Amounts are summed per currency: converting needs rates the CRM does not keep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from store.actor import Actor
+from store.errors import ValidationFailed
+from store.models import Deal, Stage
+from store.models.enums import ForecastCategory, Role, StageKind
+from store.permissions import team_member_ids
+from store.services.crud import readable, spec_for
+
+Scope = Literal["mine", "team", "all"]
+
+
+def default_scope(actor: Actor) -> Scope:
+    return {Role.rep: "mine", Role.manager: "team", Role.admin: "all"}[actor.role]  # type: ignore[return-value]
+
+
+def scoped_deals(actor: Actor, scope: Scope) -> Select[Any]:
+    query = readable(spec_for("deal"), actor)
+    if scope == "mine":
+        if actor.user_id is None:
+            raise ValidationFailed("'mine' needs a user; use scope 'all'")
+        return query.where(Deal.owner_id == actor.user_id)
+    if scope == "team":
+        if actor.team_id is None:
+            return query if actor.is_admin else query.where(Deal.owner_id == actor.user_id)
+        return query.where(Deal.owner_id.in_(team_member_ids(actor)))
+    return query
+
+
+@dataclass
+class StageLine:
+    stage: str
+    kind: str
+    deals: int
+    amount: dict[str, Decimal]
+    weighted: dict[str, Decimal]
+
+
+def pipeline_by_stage(session: Session, *, actor: Actor, scope: Scope) -> list[StageLine]:
+    """Open deals per stage: count, amount and probability-weighted amount, per currency."""
+    deals = scoped_deals(actor, scope).subquery()
+    d = deals.c
+    prob = func.coalesce(d.probability, Stage.probability)
+    rows = session.execute(
+        select(Stage.name, Stage.kind, Stage.position, d.currency, func.count(d.id),
+               func.coalesce(func.sum(d.amount), 0), func.coalesce(func.sum(d.amount * prob / 100), 0))
+        .join(deals, deals.c.stage_id == Stage.id)
+        .where(Stage.kind == StageKind.open)
+        .group_by(Stage.name, Stage.kind, Stage.position, d.currency)
+        .order_by(Stage.position)
+    ).all()
+    lines: dict[str, StageLine] = {}
+    for name, kind, _pos, currency, count, amount, weighted in rows:
+        line = lines.setdefault(name, StageLine(name, kind.value, 0, {}, {}))
+        line.deals += count
+        line.amount[currency] = Decimal(amount).quantize(Decimal("0.01"))
+        line.weighted[currency] = Decimal(weighted).quantize(Decimal("0.01"))
+    return list(lines.values())
+
+
+@dataclass
+class Forecast:
+    start: date
+    end: date
+    scope: str
+    # currency -> amount, per forecast category of open deals closing in the period
+    commit: dict[str, Decimal] = field(default_factory=dict)
+    best_case: dict[str, Decimal] = field(default_factory=dict)
+    pipeline: dict[str, Decimal] = field(default_factory=dict)
+    weighted: dict[str, Decimal] = field(default_factory=dict)
+    closed_won: dict[str, Decimal] = field(default_factory=dict)
+    open_deals: int = 0
+    won_deals: int = 0
+    deals: list[dict[str, Any]] = field(default_factory=list)  # the deals counted, largest first
+
+
+def forecast(session: Session, *, actor: Actor, scope: Scope, start: date, end: date, top: int = 10) -> Forecast:
+    """Deals closing in [start, end]: open ones by forecast category, and closed-won."""
+    result = Forecast(start=start, end=end, scope=scope)
+    deals = scoped_deals(actor, scope).where(Deal.close_date >= start, Deal.close_date <= end).subquery()
+    d = deals.c
+    prob = func.coalesce(d.probability, Stage.probability)
+    won = Stage.kind == StageKind.won
+    rows = session.execute(
+        select(d.currency, d.forecast_category, won.label("won"), Stage.kind, func.count(d.id),
+               func.coalesce(func.sum(d.amount), 0), func.coalesce(func.sum(d.amount * prob / 100), 0))
+        .join(deals, deals.c.stage_id == Stage.id)
+        .where(Stage.kind != StageKind.lost)
+        .group_by(d.currency, d.forecast_category, won, Stage.kind)
+    ).all()
+    buckets = {ForecastCategory.commit: result.commit, ForecastCategory.best_case: result.best_case,
+               ForecastCategory.pipeline: result.pipeline}
+    for currency, category, is_won, _kind, count, amount, weighted in rows:
+        amount, weighted = Decimal(amount), Decimal(weighted)
+        if is_won:
+            result.won_deals += count
+            _add(result.closed_won, currency, amount)
+            continue
+        if category == ForecastCategory.omitted:
+            continue
+        result.open_deals += count
+        _add(buckets.get(category, result.pipeline), currency, amount)
+        _add(result.weighted, currency, weighted)
+    top_rows = session.execute(
+        select(d.id, d.name, d.amount, d.currency, d.close_date, d.forecast_category, Stage.name,
+               case((Stage.kind == StageKind.won, "won"), else_="open"))
+        .join(deals, deals.c.stage_id == Stage.id).where(Stage.kind != StageKind.lost)
+        .order_by(d.amount.desc().nulls_last(), d.id).limit(top)
+    ).all()
+    result.deals = [{"id": str(r[0]), "name": r[1], "amount": r[2], "currency": r[3], "close_date": r[4],
+                     "forecast_category": r[5].value, "stage": r[6], "status": r[7]} for r in top_rows]
+    return result
+
+
+def _add(bucket: dict[str, Decimal], currency: str, amount: Decimal) -> None:
+    bucket[currency] = (bucket.get(currency, Decimal(0)) + amount).quantize(Decimal("0.01"))
+
+
+def quarter_bounds(day: date, offset: int = 0) -> tuple[date, date]:
+    q = (day.month - 1) // 3 + offset
+    year = day.year + q // 4
+    q %= 4
+    start = date(year, q * 3 + 1, 1)
+    end_month = q * 3 + 3  # 3, 6, 9, 12
+    end = date(year + end_month // 12, end_month % 12 + 1, 1)  # first day of the next quarter
+    return start, end - timedelta(days=1)
+
+
+def month_bounds(day: date, offset: int = 0) -> tuple[date, date]:
+    month = day.month - 1 + offset
+    year = day.year + month // 12
+    start = date(year, month % 12 + 1, 1)
+    nxt = date(day.year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+    return start, nxt - timedelta(days=1)

@@ -1,0 +1,234 @@
+"""Read tools: they answer at once, with only what the acting user may read."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from store.models import Company, Contact, Deal, DealContact, Stage, Task, User
+from store.models.enums import TaskStatus
+from store.services import crud, spec_for
+from store.services import pipeline as pipeline_service
+from store.services import search as search_service
+from store.services import timeline as timeline_service
+from tools.base import ToolContext, as_uuid, read_tool
+
+Kind = Literal["contact", "company", "deal"]
+
+
+def money(amounts: dict[str, Decimal]) -> str:
+    if not amounts:
+        return "0"
+    return ", ".join(f"{amount:,.0f} {currency}" for currency, amount in sorted(amounts.items()))
+
+
+class FindArgs(BaseModel):
+    query: str = Field(description="A name, email address, domain or phone number; typos are tolerated.")
+    kind: Kind | None = Field(None, description="Only this kind of record.")
+
+
+@read_tool(FindArgs)
+def find_records(ctx: ToolContext, args: FindArgs) -> str:
+    """Find contacts, companies and deals by name, email, domain or phone.
+
+    Returns candidates with their ids. If more than one could be meant, list them and ask
+    the user which one; never guess between candidates.
+    """
+    kinds = (args.kind,) if args.kind else ("contact", "company", "deal")
+    hits = search_service.search(ctx.session, actor=ctx.actor, q=args.query, kinds=kinds, limit=8)
+    if not hits:
+        return f"No contact, company or deal matches '{args.query}'. Ask the user to check the name."
+    lines = [f"- {h.kind} {h.label} ({h.detail}) id={h.id}" for h in hits]
+    exact = [h for h in hits if h.score >= 100]
+    note = "" if len(exact) == 1 or len(hits) == 1 else "\nSeveral match: ask the user which one they mean."
+    return f"Matches for '{args.query}':\n" + "\n".join(lines) + note
+
+
+class GetArgs(BaseModel):
+    kind: Kind
+    id: str = Field(description="The record's id, from find_records.")
+
+
+def describe(ctx: ToolContext, kind: str, obj: Any) -> list[str]:
+    session = ctx.session
+    if kind == "contact":
+        company = session.get(Company, obj.company_id) if obj.company_id else None
+        return [f"contact {obj.full_name} id={obj.id}", f"title: {obj.title or '-'}",
+                f"company: {company.name if company else '-'}", f"email: {obj.email or '-'}",
+                f"phone: {obj.phone or '-'}", f"lifecycle: {obj.lifecycle_stage.value}"]
+    if kind == "company":
+        return [f"company {obj.name} id={obj.id}", f"domain: {obj.domain or '-'}",
+                f"industry: {obj.industry or '-'}", f"employees: {obj.employee_count or '-'}"]
+    stage = session.get(Stage, obj.stage_id)
+    company = session.get(Company, obj.company_id) if obj.company_id else None
+    owner = session.get(User, obj.owner_id) if obj.owner_id else None
+    people = session.execute(select(Contact, DealContact.role).join(DealContact, DealContact.contact_id == Contact.id)
+                             .where(DealContact.deal_id == obj.id)).all()
+    return [f"deal {obj.name} id={obj.id}", f"company: {company.name if company else '-'}",
+            f"stage: {stage.name if stage else '?'}",
+            f"amount: {f'{obj.amount:,.0f} {obj.currency}' if obj.amount is not None else '-'}",
+            f"close date: {obj.close_date or '-'}", f"forecast category: {obj.forecast_category.value}",
+            f"next step: {obj.next_step or '-'}", f"owner: {owner.name if owner else '-'}",
+            "people: " + (", ".join(f"{c.full_name} ({role.value}{', ' + c.title if c.title else ''})"
+                                    for c, role in people) or "-")]
+
+
+@read_tool(GetArgs)
+def get_record(ctx: ToolContext, args: GetArgs) -> str:
+    """Get one contact, company or deal with its details and its latest timeline entries."""
+    obj = crud.get(ctx.session, spec_for(args.kind), actor=ctx.actor, id=as_uuid(args.id))
+    lines = describe(ctx, args.kind, obj)
+    items = timeline_service.timeline(ctx.session, actor=ctx.actor, kind=args.kind, record_id=obj.id, limit=8)
+    lines.append("timeline (newest first):" if items else "timeline: nothing yet")
+    for item in items:
+        lines.append(f"  {item.at.astimezone(ctx.tz):%Y-%m-%d} {item.type}: {item.title or (item.body or '')[:80]}"
+                     f"{' [' + item.status + ']' if item.status else ''} (id={item.id})")
+    return "\n".join(lines)
+
+
+class TasksArgs(BaseModel):
+    status: Literal["open", "done"] = "open"
+    due_within_days: int | None = Field(None, ge=0, description="Only tasks due within this many days.")
+
+
+@read_tool(TasksArgs)
+def list_my_tasks(ctx: ToolContext, args: TasksArgs) -> str:
+    """List the user's own tasks (open by default), soonest due first, overdue marked."""
+    query = crud.readable(spec_for("task"), ctx.actor).where(Task.owner_id == ctx.actor.user_id,
+                                                             Task.status == TaskStatus(args.status))
+    if args.due_within_days is not None:
+        query = query.where(Task.due_at <= ctx.now + timedelta(days=args.due_within_days))
+    tasks = ctx.session.scalars(query.order_by(Task.due_at.asc().nulls_last()).limit(25)).all()
+    if not tasks:
+        return f"You have no {args.status} tasks" + (f" due within {args.due_within_days} days." if
+                                                      args.due_within_days is not None else ".")
+    lines = []
+    for t in tasks:
+        due = t.due_at.astimezone(ctx.tz).strftime("%a %Y-%m-%d") if t.due_at else "no due date"
+        overdue = " OVERDUE" if t.due_at and t.due_at < ctx.now and t.status == TaskStatus.open else ""
+        lines.append(f"- {t.title} (due {due}{overdue}) id={t.id}")
+    return f"Your {args.status} tasks:\n" + "\n".join(lines)
+
+
+class PipelineArgs(BaseModel):
+    scope: Literal["mine", "team", "all"] | None = Field(
+        None, description="Whose deals: mine, my team's, or all I can see. Default: a rep's own, a manager's team.")
+
+
+@read_tool(PipelineArgs)
+def pipeline_summary(ctx: ToolContext, args: PipelineArgs) -> str:
+    """The open pipeline by stage: number of deals, total amount and probability-weighted amount."""
+    scope = args.scope or pipeline_service.default_scope(ctx.actor)
+    lines = pipeline_service.pipeline_by_stage(ctx.session, actor=ctx.actor, scope=scope)
+    if not lines:
+        return f"No open deals in scope '{scope}'."
+    out = [f"Open pipeline ({scope}):"]
+    for line in lines:
+        out.append(f"- {line.stage}: {line.deals} deals, {money(line.amount)} (weighted {money(line.weighted)})")
+    total = sum(line.deals for line in lines)
+    out.append(f"Total: {total} open deals.")
+    return "\n".join(out)
+
+
+class ForecastArgs(BaseModel):
+    period: Literal["this_month", "next_month", "this_quarter", "next_quarter"] = "this_quarter"
+    scope: Literal["mine", "team", "all"] | None = None
+
+
+@read_tool(ForecastArgs)
+def forecast_summary(ctx: ToolContext, args: ForecastArgs) -> str:
+    """The forecast for a period: commit, best case, pipeline, weighted and closed-won, with the
+    largest deals counted."""
+    scope = args.scope or pipeline_service.default_scope(ctx.actor)
+    which, unit = args.period.split("_")
+    offset = 1 if which == "next" else 0
+    bounds = pipeline_service.quarter_bounds if unit == "quarter" else pipeline_service.month_bounds
+    start, end = bounds(ctx.today, offset)
+    fc = pipeline_service.forecast(ctx.session, actor=ctx.actor, scope=scope, start=start, end=end)
+    out = [f"Forecast {args.period.replace('_', ' ')} ({start} to {end}, scope {scope}):",
+           f"- closed won: {money(fc.closed_won)} ({fc.won_deals} deals)",
+           f"- commit: {money(fc.commit)}", f"- best case: {money(fc.best_case)}",
+           f"- pipeline: {money(fc.pipeline)}", f"- weighted open: {money(fc.weighted)} ({fc.open_deals} open deals)"]
+    if fc.deals:
+        out.append("Largest deals counted:")
+        out += [f"  - {d['name']}: {d['amount'] or 0:,.0f} {d['currency']}, {d['stage']}, {d['forecast_category']}, "
+                f"closes {d['close_date']} (id={d['id']})" for d in fc.deals]
+    return "\n".join(out)
+
+
+class BriefArgs(BaseModel):
+    kind: Literal["company", "deal"]
+    id: str
+
+
+@read_tool(BriefArgs)
+def brief(ctx: ToolContext, args: BriefArgs) -> str:
+    """A meeting brief for a company or deal: the deal(s), the people and their roles, the last
+    interactions with dates, open tasks, and risks. Use it for "brief me on X"."""
+    session = ctx.session
+    obj = crud.get(session, spec_for(args.kind), actor=ctx.actor, id=as_uuid(args.id))
+    if args.kind == "company":
+        deals = session.scalars(crud.readable(spec_for("deal"), ctx.actor).where(Deal.company_id == obj.id)
+                                .order_by(Deal.close_date)).all()
+        company = obj
+    else:
+        deals = [obj]
+        company = session.get(Company, obj.company_id) if obj.company_id else None
+    out = [f"Brief: {company.name if company else obj.name} (as of {ctx.today})"]
+    open_deals = [d for d in deals if d.closed_at is None]
+    for deal in open_deals or deals[:3]:
+        out += ["", *describe(ctx, "deal", deal)]
+    record_kind, record_id = (args.kind, obj.id)
+    items = timeline_service.timeline(session, actor=ctx.actor, kind=record_kind, record_id=record_id, limit=20)
+    past = [i for i in items if i.kind != "task"][:3]
+    out.append("")
+    out.append("Last interactions:" if past else "Last interactions: none logged")
+    out += [f"- {i.at.astimezone(ctx.tz):%Y-%m-%d} {i.type}: {i.title or (i.body or '')[:100]} (id={i.id})"
+            for i in past]
+    open_tasks = [i for i in items if i.kind == "task" and i.status == "open"]
+    out.append("Open tasks:" if open_tasks else "Open tasks: none")
+    out += [f"- {i.title} due {i.at.astimezone(ctx.tz):%Y-%m-%d} (id={i.id})" for i in open_tasks]
+    risks = _risks(ctx, open_deals, past)
+    out.append("Risks:" if risks else "Risks: none spotted")
+    out += [f"- {r}" for r in risks]
+    return "\n".join(out)
+
+
+def _risks(ctx: ToolContext, deals: list[Deal], past: list[Any]) -> list[str]:
+    risks = []
+    if past and (ctx.now - past[0].at).days > 21:
+        risks.append(f"no interaction for {(ctx.now - past[0].at).days} days")
+    for deal in deals:
+        if deal.close_date and deal.close_date < ctx.today:
+            risks.append(f"{deal.name}: close date {deal.close_date} has passed")
+        roles = set(ctx.session.scalars(select(DealContact.role).where(DealContact.deal_id == deal.id)))
+        if roles and not {"economic_buyer", "decision_maker"} & {r.value for r in roles}:
+            risks.append(f"{deal.name}: no economic buyer or decision maker identified")
+        if not deal.next_step:
+            risks.append(f"{deal.name}: no next step set")
+    return risks
+
+
+class DraftArgs(BaseModel):
+    contact_id: str
+    purpose: str = Field(description="What the email is for, e.g. 'follow up on the demo'.")
+    deal_id: str | None = None
+
+
+@read_tool(DraftArgs)
+def draft_email(ctx: ToolContext, args: DraftArgs) -> str:
+    """Draft an email to a contact. Returns the draft only; nothing is sent. To send it, the user
+    must ask, and send_email will propose it for approval."""
+    contact = crud.get(ctx.session, spec_for("contact"), actor=ctx.actor, id=as_uuid(args.contact_id))
+    deal = crud.get(ctx.session, spec_for("deal"), actor=ctx.actor, id=as_uuid(args.deal_id)) if args.deal_id else None
+    me = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
+    subject = f"Following up: {deal.name}" if deal else f"Following up: {args.purpose}"
+    next_step = f"\n\nAs a next step, I suggest: {deal.next_step}." if deal and deal.next_step else ""
+    body = (f"Hi {contact.first_name or contact.full_name},\n\nThank you for your time. I wanted to {args.purpose}."
+            f"{next_step}\n\nBest regards,\n{me.name if me else ''}")
+    to = f"{contact.full_name} <{contact.email or 'no email on file'}>"
+    return f"Draft (not sent) to {to}\nSubject: {subject}\n\n{body}"
