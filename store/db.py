@@ -28,12 +28,21 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # Foreign keys are off by default in SQLite; WAL lets readers run during a write.
+            # pysqlite defers BEGIN until the first write, so a SAVEPOINT issued first opens
+            # the transaction itself and its RELEASE commits it: nested transactions (import
+            # rows, approval execution) would commit early. We take over BEGIN (the recipe in
+            # SQLAlchemy's SQLite dialect docs): the driver stays in autocommit, we begin.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
+            # Foreign keys are off by default in SQLite; WAL lets readers run during a write.
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
 
         return engine
     if url.startswith("postgresql://"):
