@@ -77,7 +77,7 @@ def decide(session: Session, *, actor: Actor, approval_id: uuid.UUID, kind: Deci
            args: dict[str, Any] | None = None, reason: str | None = None, message: str | None = None,
            auto: bool = False) -> Approval:
     """Apply a human decision. Raises Conflict if already decided, PermissionDenied if not theirs."""
-    approval = approval_service.get(session, actor=actor, id=approval_id)
+    approval = approval_service.get_to_decide(session, actor=actor, id=approval_id)
     if kind in ("reject", "respond"):
         text = (reason if kind == "reject" else message) or ""
         if kind == "respond" and not text.strip():
@@ -87,6 +87,7 @@ def decide(session: Session, *, actor: Actor, approval_id: uuid.UUID, kind: Deci
         return approval
     if kind not in ("approve", "edit"):
         raise ValidationFailed(f"unknown decision '{kind}': approve, edit, reject or respond", field="kind")
+    approval_service.check_may_decide(session, actor=actor, approval=approval)  # before parsing edits
     tool = TOOLS[approval.tool]
     final = {**approval.args, **(args or {})} if kind == "edit" else approval.args
     try:

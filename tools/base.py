@@ -13,6 +13,7 @@ it (agents/gate.py).
 from __future__ import annotations
 
 import inspect
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from sqlalchemy.orm import Session
 from store.actor import Actor
 from store.errors import CRMError
 from store.types import utcnow
+
+log = logging.getLogger("crm.tools")
 
 
 @dataclass
@@ -115,6 +118,7 @@ def error_sentence(exc: Exception) -> str:
         return "Invalid arguments: " + "; ".join(parts) + ". Fix them and call the tool again."
     if isinstance(exc, CRMError):
         return f"Error: {exc.message}."
+    log.error("tool failed unexpectedly", exc_info=exc)  # the operator gets the traceback
     return f"Error: the tool failed unexpectedly ({type(exc).__name__}); tell the user it did not work."
 
 

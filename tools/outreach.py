@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import uuid
 from datetime import date
 from decimal import Decimal
 from email.message import EmailMessage
@@ -30,8 +31,8 @@ class SendEmailArgs(BaseModel):
     to: list[str] = Field(min_length=1, description="Recipient addresses.")
     subject: str = Field(min_length=1)
     body: str = Field(min_length=1)
-    contact_id: str | None = Field(None, description="The contact it goes to, to log it on their timeline.")
-    deal_id: str | None = None
+    contact_id: uuid.UUID | None = Field(None, description="The contact it goes to, to log it on their timeline.")
+    deal_id: uuid.UUID | None = None
 
 
 def _preview_send(ctx: ToolContext, a: SendEmailArgs) -> Preview:
@@ -83,7 +84,7 @@ def send_email(ctx: ToolContext, a: SendEmailArgs) -> dict[str, Any]:
 
 
 class QuoteLine(BaseModel):
-    product_id: str | None = None
+    product_id: uuid.UUID | None = None
     description: str | None = None
     quantity: Decimal = Field(Decimal(1), gt=0)
     unit_price: Decimal | None = Field(None, ge=0)
@@ -91,7 +92,7 @@ class QuoteLine(BaseModel):
 
 
 class CreateQuoteArgs(BaseModel):
-    deal_id: str
+    deal_id: uuid.UUID
     line_items: list[QuoteLine] = Field(min_length=1)
     discount_percent: Decimal = Field(Decimal(0), ge=0, le=100, description="Discount on the whole quote.")
     valid_until: date | None = None

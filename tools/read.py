@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -50,7 +51,7 @@ def find_records(ctx: ToolContext, args: FindArgs) -> str:
 
 class GetArgs(BaseModel):
     kind: Kind
-    id: str = Field(description="The record's id, from find_records.")
+    id: uuid.UUID = Field(description="The record's id, from find_records.")
 
 
 def describe(ctx: ToolContext, kind: str, obj: Any) -> list[str]:
@@ -162,7 +163,7 @@ def forecast_summary(ctx: ToolContext, args: ForecastArgs) -> str:
 
 class BriefArgs(BaseModel):
     kind: Literal["company", "deal"]
-    id: str
+    id: uuid.UUID
 
 
 @read_tool(BriefArgs)
@@ -214,9 +215,9 @@ def _risks(ctx: ToolContext, deals: list[Deal], past: list[Any]) -> list[str]:
 
 
 class DraftArgs(BaseModel):
-    contact_id: str
+    contact_id: uuid.UUID
     purpose: str = Field(description="What the email is for, e.g. 'follow up on the demo'.")
-    deal_id: str | None = None
+    deal_id: uuid.UUID | None = None
 
 
 @read_tool(DraftArgs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -31,7 +32,7 @@ def diff_rows(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, A
             if show(before.get(k)) != show(v)]
 
 
-def names(ctx: ToolContext, kind: str, ids: list[str]) -> str:
+def names(ctx: ToolContext, kind: str, ids: list[uuid.UUID]) -> str:
     out = []
     for raw in ids:
         out.append(label_of(crud.get(ctx.session, spec_for(kind), actor=ctx.actor, id=as_uuid(raw))))
@@ -56,9 +57,9 @@ class LogActivityArgs(BaseModel):
     body: str | None = Field(None, description="What was said or agreed, in the user's words.")
     occurred_at: AwareDatetime | None = Field(None, description="When it happened (ISO 8601 with offset); default now.")
     duration_minutes: int | None = Field(None, ge=0)
-    contact_ids: list[str] = Field(default_factory=list)
-    company_ids: list[str] = Field(default_factory=list)
-    deal_ids: list[str] = Field(default_factory=list)
+    contact_ids: list[uuid.UUID] = Field(default_factory=list)
+    company_ids: list[uuid.UUID] = Field(default_factory=list)
+    deal_ids: list[uuid.UUID] = Field(default_factory=list)
 
 
 def _preview_activity(ctx: ToolContext, a: LogActivityArgs) -> Preview:
@@ -86,9 +87,9 @@ def log_activity(ctx: ToolContext, a: LogActivityArgs) -> dict[str, Any]:
 
 class AddNoteArgs(BaseModel):
     body: str = Field(min_length=1)
-    contact_id: str | None = None
-    company_id: str | None = None
-    deal_id: str | None = None
+    contact_id: uuid.UUID | None = None
+    company_id: uuid.UUID | None = None
+    deal_id: uuid.UUID | None = None
 
 
 def _preview_note(ctx: ToolContext, a: AddNoteArgs) -> Preview:
@@ -96,7 +97,8 @@ def _preview_note(ctx: ToolContext, a: AddNoteArgs) -> Preview:
     return Preview(summary=f"Add a note on {on}", diff=diff_rows({}, {"note": a.body, "on": on}))
 
 
-def _target_label(ctx: ToolContext, contact_id: str | None, company_id: str | None, deal_id: str | None) -> str:
+def _target_label(ctx: ToolContext, contact_id: uuid.UUID | None, company_id: uuid.UUID | None,
+                  deal_id: uuid.UUID | None) -> str:
     parts = [names(ctx, kind, [i]) for kind, i in (("contact", contact_id), ("company", company_id),
                                                     ("deal", deal_id)) if i]
     return ", ".join(parts) or "no record"
@@ -119,9 +121,9 @@ class CreateTaskArgs(BaseModel):
     due_at: AwareDatetime | None = Field(None, description="An exact due time, if the user gave one.")
     description: str | None = None
     priority: Priority = Priority.normal
-    contact_id: str | None = None
-    company_id: str | None = None
-    deal_id: str | None = None
+    contact_id: uuid.UUID | None = None
+    company_id: uuid.UUID | None = None
+    deal_id: uuid.UUID | None = None
 
 
 def _preview_task(ctx: ToolContext, a: CreateTaskArgs) -> Preview:
@@ -142,7 +144,7 @@ def create_task(ctx: ToolContext, a: CreateTaskArgs) -> dict[str, Any]:
 
 
 class CompleteTaskArgs(BaseModel):
-    task_id: str
+    task_id: uuid.UUID
 
 
 def _preview_complete(ctx: ToolContext, a: CompleteTaskArgs) -> Preview:
@@ -168,7 +170,7 @@ class ContactFields(BaseModel):
     email: str | None = None
     phone: str | None = None
     title: str | None = None
-    company_id: str | None = None
+    company_id: uuid.UUID | None = None
     lifecycle_stage: LifecycleStage | None = None
     lead_status: LeadStatus | None = None
 
@@ -178,7 +180,7 @@ class CreateContactArgs(ContactFields):
 
 
 class UpdateContactArgs(ContactFields):
-    contact_id: str
+    contact_id: uuid.UUID
 
 
 def _preview_create_contact(ctx: ToolContext, a: CreateContactArgs) -> Preview:
@@ -196,7 +198,7 @@ def create_contact(ctx: ToolContext, a: CreateContactArgs) -> dict[str, Any]:
     return ref("contact", contact)
 
 
-def _preview_update(ctx: ToolContext, kind: str, record_id: str, changes: dict[str, Any]) -> Preview:
+def _preview_update(ctx: ToolContext, kind: str, record_id: uuid.UUID, changes: dict[str, Any]) -> Preview:
     obj = crud.get_for_write(ctx.session, spec_for(kind), actor=ctx.actor, id=as_uuid(record_id))
     if not changes:
         raise ValidationFailed("nothing to change: give at least one field")
@@ -230,7 +232,7 @@ class CreateCompanyArgs(CompanyFields):
 
 
 class UpdateCompanyArgs(CompanyFields):
-    company_id: str
+    company_id: uuid.UUID
 
 
 @write_tool(CreateCompanyArgs, preview=lambda ctx, a: Preview(summary=f"Add company {a.name}",
@@ -277,12 +279,12 @@ class DealFields(BaseModel):
 
 class CreateDealArgs(DealFields):
     name: str = Field(min_length=1)
-    company_id: str | None = None
-    contact_ids: list[str] = Field(default_factory=list)
+    company_id: uuid.UUID | None = None
+    contact_ids: list[uuid.UUID] = Field(default_factory=list)
 
 
 class UpdateDealArgs(DealFields):
-    deal_id: str
+    deal_id: uuid.UUID
 
 
 def _deal_changes(ctx: ToolContext, pipeline_id: Any, a: DealFields) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 import store.services  # noqa: F401  (registers every entity)
-from channels.api import crud_routes, data_routes, records
+from channels.api import chat, crud_routes, data_routes, records
 from store.db import get_sessionmaker
 from store.errors import CRMError
 
@@ -23,7 +23,7 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def create_app(session_factory: sessionmaker[Session] | None = None) -> FastAPI:
+def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any = None) -> FastAPI:
     app = FastAPI(
         title="Agent CRM",
         version="0.1.0",
@@ -31,6 +31,8 @@ def create_app(session_factory: sessionmaker[Session] | None = None) -> FastAPI:
                     "belongs to, with that user's permissions.",
     )
     app.state.sessionmaker = session_factory or get_sessionmaker()
+    # The agent (model + checkpointer) is built on first use unless a test passes one.
+    app.state.agent = agent
 
     @app.exception_handler(CRMError)
     def crm_error(_: Request, exc: CRMError) -> JSONResponse:
@@ -50,7 +52,8 @@ def create_app(session_factory: sessionmaker[Session] | None = None) -> FastAPI:
                              "(it may have been created at the same moment); fetch it and retry"},
                             status_code=409)
 
-    api = [*crud_routes.all_entity_routers(), crud_routes.audit_router(), records.router, data_routes.router]
+    api = [*crud_routes.all_entity_routers(), crud_routes.audit_router(), records.router, data_routes.router,
+           chat.router]
     for router in api:
         app.include_router(router, prefix="/api/v1")
 

@@ -72,6 +72,16 @@ def get(session: Session, *, actor: Actor, id: uuid.UUID) -> Approval:
     return approval
 
 
+def get_to_decide(session: Session, *, actor: Actor, id: uuid.UUID) -> Approval:
+    """A proposal in the actor's workspace; whether they may decide it is checked by `claim`,
+    so whoever holds a card they may not decide hears "not yours to approve", not "not found"."""
+    approval = session.scalar(select(Approval).where(Approval.id == id,
+                                                     Approval.workspace_id == actor.workspace_id))
+    if approval is None:
+        raise NotFound(f"no proposal with id {id}", entity="approval", id=str(id))
+    return approval
+
+
 def pending(session: Session, *, actor: Actor, thread_id: str | None = None) -> Sequence[Approval]:
     """The actor's inbox: pending proposals they may decide, oldest first."""
     query = select(Approval).where(decidable_by(actor), Approval.status == ApprovalStatus.pending)

@@ -1,0 +1,155 @@
+"""The LangGraph agent: model <-> tools, with writes paused for approval.
+
+    START -> agent -> (tool calls?) -> tools -> (proposals pending?) -> await_approval -> agent
+                   \\-> END                   \\-> agent
+
+`build_graph()` returns the uncompiled builder so tests compile it with their own
+checkpointer. The acting user, the database and the model come in through the runtime
+context, never through state the model could write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+from sqlalchemy.orm import Session, sessionmaker
+
+from agents import gate
+from agents.models import Brain
+from store.actor import Actor
+from store.db import unit_of_work
+from store.models.enums import ApprovalStatus
+from store.services import approvals as approval_service
+from tools import TOOLS, ToolContext, error_sentence
+
+# Model calls allowed for one user message before the agent stops (a loop guard).
+MAX_MODEL_CALLS = 8
+
+
+class AgentState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+@dataclass
+class AgentContext:
+    actor: Actor
+    sessions: sessionmaker[Session]
+    brain: Brain
+    thread_id: str
+    # Where the conversation happens (chat, slack, email...) and the pointer into it.
+    source: str = "chat"
+    source_ref: dict[str, Any] = field(default_factory=dict)
+
+
+def _tool_ctx(runtime: Runtime[AgentContext], session: Session) -> ToolContext:
+    return ToolContext(actor=runtime.context.actor, session=session, thread_id=runtime.context.thread_id)
+
+
+def _since_last_human(messages: list[AnyMessage]) -> list[AnyMessage]:
+    for i in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[i], HumanMessage):
+            return messages[i + 1:]
+    return messages
+
+
+def _last_tool_request(messages: list[AnyMessage]) -> tuple[AIMessage | None, set[str]]:
+    """The latest AI message with tool calls, and the ids of the calls already answered."""
+    answered: set[str] = set()
+    for message in reversed(messages):
+        if isinstance(message, ToolMessage):
+            answered.add(message.tool_call_id)
+        elif isinstance(message, AIMessage) and message.tool_calls:
+            return message, answered
+    return None, answered
+
+
+def agent(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    calls = sum(isinstance(m, AIMessage) for m in _since_last_human(state["messages"]))
+    if calls >= MAX_MODEL_CALLS:
+        return {"messages": [AIMessage(content="I stopped here: this took more steps than it should. "
+                                       "Please rephrase or split the request.")]}
+    with unit_of_work(runtime.context.sessions) as session:
+        reply = runtime.context.brain.respond(state["messages"], _tool_ctx(runtime, session))
+    return {"messages": [reply]}
+
+
+def tools(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    request, _ = _last_tool_request(state["messages"])
+    assert request is not None
+    human = next((m for m in reversed(state["messages"]) if isinstance(m, HumanMessage)), None)
+    evidence = [{"source": runtime.context.source, "quote": str(human.content) if human else "",
+                 **runtime.context.source_ref}]
+    out: list[ToolMessage] = []
+    for call in request.tool_calls:
+        call_id, name = call["id"] or "", call["name"]
+        tool = TOOLS.get(name)
+        with unit_of_work(runtime.context.sessions) as session:
+            ctx = _tool_ctx(runtime, session)
+            if tool is None:
+                content = f"Error: there is no tool '{name}'. Available: {', '.join(TOOLS)}."
+            elif tool.kind == "read":
+                try:
+                    content = str(tool.run(ctx, tool.parse(call["args"])))
+                except Exception as exc:  # noqa: BLE001  (a sentence for the model, not a crash)
+                    content = error_sentence(exc)
+            else:
+                proposed = gate.propose(ctx, tool_name=name, raw_args=call["args"], tool_call_id=call_id,
+                                        evidence=evidence)
+                if proposed.pending:
+                    continue  # answered by await_approval once a human decided
+                content = proposed.message
+        out.append(ToolMessage(content=content, tool_call_id=call_id, name=name))
+    return {"messages": out}
+
+
+def await_approval(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    # Nothing before interrupt() has side effects: on resume this node runs again from here.
+    request, answered = _last_tool_request(state["messages"])
+    assert request is not None
+    waiting = [c for c in request.tool_calls if c["id"] not in answered]
+    ids = [c["id"] or "" for c in waiting]
+    ctx = runtime.context
+    while True:
+        with unit_of_work(ctx.sessions) as session:
+            rows = approval_service.for_thread(session, workspace_id=ctx.actor.workspace_id,
+                                               thread_id=ctx.thread_id, tool_call_ids=ids)
+            pending = [str(a.id) for a in rows if a.status == ApprovalStatus.pending]
+        if not pending:
+            break
+        interrupt({"thread_id": ctx.thread_id, "approvals": pending})
+    with unit_of_work(ctx.sessions) as session:
+        rows = approval_service.for_thread(session, workspace_id=ctx.actor.workspace_id,
+                                           thread_id=ctx.thread_id, tool_call_ids=ids)
+        by_call = {a.tool_call_id: gate.outcome_message(session, a) for a in rows}
+    return {"messages": [ToolMessage(content=by_call.get(c["id"], "Error: the proposal was lost."),
+                                     tool_call_id=c["id"] or "", name=c["name"]) for c in waiting]}
+
+
+def _after_agent(state: AgentState) -> str:
+    last = state["messages"][-1]
+    return "tools" if isinstance(last, AIMessage) and last.tool_calls else END
+
+
+def _after_tools(state: AgentState) -> str:
+    request, answered = _last_tool_request(state["messages"])
+    if request is not None and any(c["id"] not in answered for c in request.tool_calls):
+        return "await_approval"
+    return "agent"
+
+
+def build_graph() -> StateGraph[AgentState, AgentContext]:
+    graph = StateGraph(AgentState, context_schema=AgentContext)
+    graph.add_node("agent", agent)
+    graph.add_node("tools", tools)
+    graph.add_node("await_approval", await_approval)
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", _after_agent, ["tools", END])
+    graph.add_conditional_edges("tools", _after_tools, ["await_approval", "agent"])
+    graph.add_edge("await_approval", "agent")
+    return graph

@@ -1,0 +1,82 @@
+"""Which model answers: an OpenAI-compatible endpoint from settings, or the offline model."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
+
+from agents.prompts import SYSTEM, fence
+from store.models import User, Workspace
+from store.settings import Settings, get_settings
+from tools import TOOLS, ToolContext
+
+
+class Brain(Protocol):
+    name: str
+
+    def respond(self, messages: list[BaseMessage], ctx: ToolContext) -> AIMessage: ...
+
+
+class LLMBrain:
+    """`ChatOpenAI` against any OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from langchain_openai import ChatOpenAI
+
+        self.name = settings.llm_model or "default"
+        self.base_url = settings.llm_base_url
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+        self.chat = ChatOpenAI(model=self.name, base_url=self.base_url, api_key=key,  # type: ignore[arg-type]
+                               max_retries=1, timeout=120, temperature=0)
+        self.bound = self.chat.bind_tools([t.schema() for t in TOOLS.values()])
+
+    def system_prompt(self, ctx: ToolContext) -> str:
+        user = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
+        ws = ctx.session.get(Workspace, ctx.actor.workspace_id)
+        return SYSTEM.format(user=user.name if user else "an admin", role=ctx.actor.role.value,
+                             workspace=ws.name if ws else "the workspace", today=ctx.today,
+                             weekday=ctx.today.strftime("%A"), tz=ctx.tz.key)
+
+    def respond(self, messages: list[BaseMessage], ctx: ToolContext) -> AIMessage:
+        import openai
+
+        prepared: list[Any] = [SystemMessage(self.system_prompt(ctx))]
+        for message in messages:
+            if isinstance(message, ToolMessage):
+                # Tool results carry record text (notes, emails): data, never instructions.
+                fenced = fence(str(message.content), source=message.name or "tool")
+                message = message.model_copy(update={"content": fenced})
+            prepared.append(message)
+        try:
+            reply = self.bound.invoke(prepared)
+        except openai.APIConnectionError:
+            where = self.base_url or "the default OpenAI endpoint"
+            return AIMessage(content=f"I could not reach the language model at {where} (CRM_LLM_BASE_URL). "
+                             "Check that it is running, or unset CRM_LLM_MODEL to use the offline model.")
+        except openai.APIStatusError as exc:
+            return AIMessage(content=f"The language model at {self.base_url} answered with an error "
+                             f"({exc.status_code}): {str(exc)[:300]}")
+        assert isinstance(reply, AIMessage)
+        return reply
+
+
+def llm_configured(settings: Settings) -> bool:
+    return bool(settings.llm_model or settings.llm_base_url)
+
+
+def load_brain(settings: Settings | None = None) -> Brain:
+    settings = settings or get_settings()
+    if llm_configured(settings):
+        return LLMBrain(settings)
+    from agents.offline import OfflineModel
+
+    return OfflineModel()
+
+
+def describe_model(settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    if llm_configured(settings):
+        return f"LLM '{settings.llm_model or 'default'}' at {settings.llm_base_url or 'api.openai.com'}"
+    return ("offline model (deterministic, no network; set CRM_LLM_MODEL and CRM_LLM_BASE_URL "
+            "to use an OpenAI-compatible LLM)")

@@ -1,0 +1,120 @@
+"""Chat with the agent over HTTP, and the approvals inbox: list what waits for me, decide it."""
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from agents import gate
+from agents.runner import AgentRunner, Turn, thread_key
+from channels.api.deps import get_actor, get_session
+from store.actor import Actor
+from store.models import Approval, User
+from store.schemas import read_schema
+from store.services import approvals as approval_service
+from store.services.org import actor_for_user
+
+router = APIRouter(tags=["chat"])
+ApprovalOut = read_schema(Approval, "ApprovalOut")
+
+
+def get_runner(request: Request) -> AgentRunner:
+    app = request.app
+    if getattr(app.state, "agent", None) is None:
+        from agents.checkpoint import make_checkpointer
+        from agents.models import load_brain
+
+        app.state.agent = AgentRunner(sessions=app.state.sessionmaker, checkpointer=make_checkpointer(),
+                                      brain=load_brain())
+    return app.state.agent  # type: ignore[no-any-return]
+
+
+class MessageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class TurnOut(BaseModel):
+    thread: str
+    replies: list[str]
+    proposals: list[ApprovalOut]  # type: ignore[valid-type]
+    waiting: bool
+
+
+def _turn_out(thread: str, turn: Turn) -> dict[str, Any]:
+    return {"thread": thread, "replies": turn.replies, "waiting": turn.waiting,
+            "proposals": [ApprovalOut.model_validate(a) for a in turn.proposals]}
+
+
+@router.post("/chat/threads/{thread}/messages", response_model=TurnOut,
+             summary="Send a message; the reply and any proposals it made (stream=true for SSE)")
+def send_message(thread: str, body: MessageIn, stream: bool = False, actor: Actor = Depends(get_actor),
+                 runner: AgentRunner = Depends(get_runner)) -> Any:
+    key = thread_key("api", actor.user_id, thread)
+    if not stream:
+        return _turn_out(thread, runner.send(actor=actor, thread_id=key, text=body.text))
+
+    def events() -> Iterator[str]:
+        for event in runner.stream(actor=actor, thread_id=key, text=body.text):
+            if event["type"] == "turn":
+                payload = TurnOut.model_validate(_turn_out(thread, event["turn"])).model_dump(mode="json")
+                yield f"event: turn\ndata: {json.dumps(payload)}\n\n"
+            else:
+                yield f"event: {event['type']}\ndata: {json.dumps({'text': event['text']})}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+class HistoryOut(BaseModel):
+    thread: str
+    messages: list[dict[str, str]]
+    proposals: list[ApprovalOut]  # type: ignore[valid-type]
+
+
+@router.get("/chat/threads/{thread}", response_model=HistoryOut, summary="A conversation so far")
+def history(thread: str, actor: Actor = Depends(get_actor), runner: AgentRunner = Depends(get_runner)) -> Any:
+    key = thread_key("api", actor.user_id, thread)
+    messages = [{"role": m.type, "text": str(m.content)} for m in runner.history(key)
+                if m.type in ("human", "ai") and str(m.content).strip()]
+    return {"thread": thread, "messages": messages,
+            "proposals": [ApprovalOut.model_validate(a) for a in runner.pending(actor, key)]}
+
+
+@router.get("/inbox", response_model=list[ApprovalOut], summary="Proposals waiting for my decision")
+def inbox(session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
+    return [ApprovalOut.model_validate(a) for a in approval_service.pending(session, actor=actor)]
+
+
+class DecisionIn(BaseModel):
+    kind: Literal["approve", "edit", "reject", "respond"]
+    args: dict[str, Any] | None = Field(None, description="For edit: the arguments to change.")
+    reason: str | None = Field(None, description="For reject: why (the agent is told).")
+    message: str | None = Field(None, description="For respond: your answer to the agent.")
+
+
+class DecisionOut(BaseModel):
+    approval: ApprovalOut  # type: ignore[valid-type]
+    turn: TurnOut | None
+
+
+@router.post("/approvals/{id}/decision", response_model=DecisionOut,
+             summary="Approve, edit, reject or respond to a proposal (it runs at most once)")
+def decide(id: uuid.UUID, body: DecisionIn, session: Session = Depends(get_session),
+           actor: Actor = Depends(get_actor), runner: AgentRunner = Depends(get_runner)) -> Any:
+    approval = gate.decide(session, actor=actor, approval_id=id, kind=body.kind, args=body.args,
+                           reason=body.reason, message=body.message)
+    session.commit()
+    out = ApprovalOut.model_validate(approval)
+    turn = None
+    requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
+    if approval.thread_id and requester is not None:
+        # The conversation goes on as the user who asked, whoever approved.
+        resumed = runner.resume(actor=actor_for_user(requester, actor.surface), thread_id=approval.thread_id)
+        if resumed is not None:
+            thread = approval.thread_id.split(":", 2)[-1]
+            turn = _turn_out(thread, resumed)
+    return {"approval": out, "turn": turn}

@@ -1,0 +1,175 @@
+"""The approval gate without a model: proposals, policy, decisions, exactly once."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from agents import gate
+from store.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from store.models import Activity, AuditLog, Deal, Task, Workspace
+from store.models.enums import ApprovalStatus, Surface
+from store.services import approvals as approval_service
+from tests import factories as f
+from tools import ToolContext
+
+
+@pytest.fixture
+def w(session):  # type: ignore[no-untyped-def]
+    return f.world(session)
+
+
+@pytest.fixture
+def deal(session, w):  # type: ignore[no-untyped-def]
+    co = f.create(session, w.priya, "company", name="Borealis Logistics", domain="borealis.example")
+    d = f.create(session, w.priya, "deal", name="Borealis fleet", amount=Decimal("48000"), company_id=co.id)
+    session.commit()
+    return d
+
+
+def ctx_for(session, user, thread="t") -> ToolContext:  # type: ignore[no-untyped-def]
+    return ToolContext(actor=f.actor(user, Surface.agent), session=session, thread_id=thread)
+
+
+def propose(session, user, tool, args, call="c1", thread="t"):  # type: ignore[no-untyped-def]
+    proposed = gate.propose(ctx_for(session, user, thread), tool_name=tool, raw_args=args, tool_call_id=call,
+                            evidence=[{"source": "chat", "quote": "borealis is 62k now"}])
+    session.commit()
+    return proposed
+
+
+def test_a_write_is_only_a_proposal_until_approved(session, w, deal) -> None:
+    p = propose(session, w.priya, "update_deal", {"deal_id": str(deal.id), "amount": "62000", "next_step": "quote"})
+    assert p.pending and p.approval.summary.startswith("Update deal Borealis fleet")
+    assert {"field": "amount", "before": "48,000", "after": "62,000"} in p.approval.diff
+    assert p.approval.evidence[0]["quote"] == "borealis is 62k now"
+    session.refresh(deal)
+    assert deal.amount == Decimal("48000.00")  # nothing written yet
+
+    approval = gate.decide(session, actor=f.actor(w.priya), approval_id=p.approval.id, kind="approve")
+    session.commit()
+    session.refresh(deal)
+    assert approval.status == ApprovalStatus.executed and deal.amount == Decimal("62000.00")
+    entry = session.scalar(select(AuditLog).where(AuditLog.entity_id == deal.id, AuditLog.action == "update"))
+    assert entry.approval_id == approval.id and entry.actor_id == w.priya.id
+    assert entry.after == {"amount": "62000", "next_step": "quote"}
+
+    with pytest.raises(Conflict, match="already decided"):
+        gate.decide(session, actor=f.actor(w.priya), approval_id=approval.id, kind="approve")
+    assert session.scalars(select(AuditLog).where(AuditLog.approval_id == approval.id)).all() == [entry]
+
+
+def test_proposing_is_idempotent_per_tool_call(session, w, deal) -> None:
+    first = propose(session, w.priya, "create_task", {"title": "Send quote"}, call="same")
+    again = propose(session, w.priya, "create_task", {"title": "Send quote"}, call="same")
+    assert first.approval.id == again.approval.id
+
+
+def test_edit_is_revalidated_and_recorded(session, w, deal) -> None:
+    p = propose(session, w.priya, "create_task", {"title": "Send revised quote", "deal_id": str(deal.id),
+                                                  "due_date": "2026-11-26"})
+    with pytest.raises(ValidationFailed, match="due_date"):
+        gate.decide(session, actor=f.actor(w.priya), approval_id=p.approval.id, kind="edit",
+                    args={"due_date": "Wednesday-ish"})
+    assert p.approval.status == ApprovalStatus.pending  # a bad edit changes nothing
+    approval = gate.decide(session, actor=f.actor(w.priya), approval_id=p.approval.id, kind="edit",
+                           args={"due_date": "2026-11-25"})
+    session.commit()
+    assert approval.status == ApprovalStatus.executed, approval.error
+    task = session.scalar(select(Task).where(Task.title == "Send revised quote"))
+    assert task.due_at.date().isoformat() == "2026-11-25" and task.deal_id == deal.id
+    assert approval.decision["kind"] == "edit" and approval.decision["original_args"]["due_date"] == "2026-11-26"
+    assert "with the user's edits" in gate.outcome_message(session, approval)
+
+
+def test_reject_and_respond_write_nothing_and_tell_the_agent(session, w, deal) -> None:
+    p1 = propose(session, w.priya, "update_deal", {"deal_id": str(deal.id), "stage": "Closed Lost"}, call="a")
+    p2 = propose(session, w.priya, "update_deal", {"deal_id": str(deal.id), "amount": "1"}, call="b")
+    gate.decide(session, actor=f.actor(w.priya), approval_id=p1.approval.id, kind="reject", reason="not lost yet")
+    gate.decide(session, actor=f.actor(w.priya), approval_id=p2.approval.id, kind="respond",
+                message="the amount is 62k, not 1")
+    session.commit()
+    session.refresh(deal)
+    assert deal.amount == Decimal("48000.00") and deal.closed_at is None
+    assert "Reason: not lost yet" in gate.outcome_message(session, p1.approval)
+    assert "the amount is 62k, not 1" in gate.outcome_message(session, p2.approval)
+    with pytest.raises(ValidationFailed):
+        p3 = propose(session, w.priya, "create_task", {"title": "x"}, call="c")
+        gate.decide(session, actor=f.actor(w.priya), approval_id=p3.approval.id, kind="respond", message=" ")
+
+
+def test_only_an_allowed_approver_decides(session, w, deal) -> None:
+    p = propose(session, w.priya, "update_deal", {"deal_id": str(deal.id), "amount": "62000"})
+    for outsider in (w.raj, w.eve):  # a teammate, another team
+        with pytest.raises(PermissionDenied, match="not yours to approve"):
+            gate.decide(session, actor=f.actor(outsider), approval_id=p.approval.id, kind="approve")
+    with pytest.raises(NotFound):  # another workspace does not even find it
+        gate.decide(session, actor=f.actor(w.other_admin), approval_id=p.approval.id, kind="approve")
+    with pytest.raises(NotFound):  # and reading its details is for those who asked or decide
+        approval_service.get(session, actor=f.actor(w.eve), id=p.approval.id)
+    assert [a.id for a in approval_service.pending(session, actor=f.actor(w.dana))] == [p.approval.id]
+    gate.decide(session, actor=f.actor(w.dana), approval_id=p.approval.id, kind="approve")  # her team
+    session.commit()
+    assert p.approval.status == ApprovalStatus.executed and p.approval.decided_by_id == w.dana.id
+
+
+def test_large_discount_waits_for_a_manager(session, w, deal) -> None:
+    args = {"deal_id": str(deal.id), "discount_percent": "30",
+            "line_items": [{"description": "Platform", "quantity": "1", "unit_price": "48000"}]}
+    p = propose(session, w.priya, "create_quote", args)
+    assert p.pending and p.approval.approver_role == "manager" and "needs a manager" in p.approval.summary
+    assert approval_service.pending(session, actor=f.actor(w.priya)) == []  # not hers to approve
+    with pytest.raises(PermissionDenied):
+        gate.decide(session, actor=f.actor(w.priya), approval_id=p.approval.id, kind="approve")
+    gate.decide(session, actor=f.actor(w.dana), approval_id=p.approval.id, kind="approve")
+    session.commit()
+    assert p.approval.status == ApprovalStatus.executed
+    assert Decimal(p.approval.result["total"]) == Decimal("33600.00")
+    small = propose(session, w.priya, "create_quote", {**args, "discount_percent": "10"}, call="c2")
+    assert small.approval.approver_id == w.priya.id and small.approval.approver_role is None
+
+
+def test_auto_approve_only_what_the_workspace_names(session, w, deal) -> None:
+    ws = session.get(Workspace, w.ws.id)
+    ws.settings = {"approvals": {"auto_approve": ["create_task"]}}
+    session.commit()
+    task = propose(session, w.priya, "create_task", {"title": "Call back"}, call="t1")
+    assert task.approval.status == ApprovalStatus.executed and "auto-approved" in task.message
+    other = propose(session, w.priya, "update_deal", {"deal_id": str(deal.id), "amount": "1"}, call="t2")
+    assert other.pending
+
+
+def test_bad_calls_become_sentences_not_proposals(session, w, deal) -> None:
+    theirs = f.create(session, w.eve, "deal", name="East deal")
+    session.commit()
+    cases = [
+        ("update_deal", {"deal_id": str(theirs.id), "amount": "1"}, "no deal with id"),  # another team's
+        ("update_deal", {"deal_id": str(deal.id), "stage": "Heaven"}, "Qualification"),
+        ("update_deal", {"deal_id": "not-a-uuid", "amount": "1"}, "deal_id: Input should be a valid UUID"),
+        ("create_task", {}, "Invalid arguments: title"),
+        ("log_activity", {"type": "call", "subject": "x"}, "at least one contact"),
+        ("drop_database", {}, "no write tool"),
+    ]
+    for i, (tool, args, needle) in enumerate(cases):
+        p = propose(session, w.priya, tool, args, call=f"bad{i}")
+        assert p.approval is None and needle in p.message, (tool, p.message)
+    assert session.scalar(select(Deal.amount).where(Deal.id == theirs.id)) is None
+
+
+def test_a_failed_execution_leaves_nothing_half_written(session, w, deal) -> None:
+    p = propose(session, w.priya, "log_activity", {"type": "call", "subject": "Call", "deal_ids": [str(deal.id)]})
+    session.delete(session.get(Deal, deal.id))  # the deal goes away before approval
+    session.commit()
+    approval = gate.decide(session, actor=f.actor(w.priya), approval_id=p.approval.id, kind="approve")
+    session.commit()
+    assert approval.status == ApprovalStatus.failed and "deal" in approval.error
+    assert session.scalars(select(Activity)).all() == []
+    assert "Nothing was changed" in gate.outcome_message(session, approval)
+
+
+def test_unknown_proposal_is_not_found(session, w) -> None:
+    with pytest.raises(NotFound):
+        gate.decide(session, actor=f.actor(w.priya), approval_id=uuid.uuid4(), kind="approve")
