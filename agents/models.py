@@ -28,7 +28,8 @@ class LLMBrain:
         self.base_url = settings.llm_base_url
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
         self.chat = ChatOpenAI(model=self.name, base_url=self.base_url, api_key=key,  # type: ignore[arg-type]
-                               max_retries=1, timeout=120, temperature=0)
+                               max_retries=settings.llm_max_retries, timeout=settings.llm_timeout_seconds,
+                               temperature=0)
         self.bound = self.chat.bind_tools([t.schema() for t in TOOLS.values()])
 
     def system_prompt(self, ctx: ToolContext) -> str:

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
+    llm_max_retries: int = 2
+    llm_timeout_seconds: float = 120
 
     # Outgoing mail (send_email). Unset host: sending fails with a message naming it.
     smtp_host: str | None = None

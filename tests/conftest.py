@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from store import migrate
 from store.db import make_engine
 
+pytest_plugins = ["tests.fake_openai"]
+
 BACKEND = os.environ.get("CRM_TEST_DATABASE", "sqlite")
 PG_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
