@@ -152,8 +152,19 @@ def serve(host: Annotated[str | None, typer.Option(help="Interface (default CRM_
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
     base = settings.public_url or f"http://{host}:{port}"
+    from agents.models import describe_model
+
+    typer.echo(f"agent model: {describe_model(settings)}")
     typer.echo(f"open {base}/  (API under {base}/api/v1, docs at {base}/docs; Ctrl-C stops)")
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def model() -> None:
+    """Say which model the agent uses (an LLM endpoint from settings, or the offline model)."""
+    from agents.models import describe_model
+
+    typer.echo(describe_model())
 
 
 @user_app.command("add")
@@ -224,6 +235,10 @@ from channels.cli_data import export_cmd, import_cmd  # noqa: E402  (defined the
 
 app.command("import")(import_cmd)
 app.command("export")(export_cmd)
+
+from channels.cli_chat import chat_cmd  # noqa: E402
+
+app.command("chat")(chat_cmd)
 
 
 def main() -> None:
