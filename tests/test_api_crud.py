@@ -198,3 +198,16 @@ def test_contact_owner_defaults_and_me(session, http, w) -> None:
     assert me["email"] == w.priya.email and me["role"] == "rep"
     c = api.post("/contacts", json={"first_name": "X"}).json()
     assert c["owner_id"] == str(w.priya.id)
+
+
+def test_counts_stop_at_a_cap_and_say_so(session, http, w, monkeypatch) -> None:
+    from store.services import crud
+
+    monkeypatch.setattr(crud, "COUNT_CAP", 3)
+    api = f.api(session, http, w.priya)
+    for i in range(5):
+        api.post("/deals", json={"name": f"Deal {i}"})
+    page = api.get("/deals", params={"limit": 2}).json()
+    assert page["total"] == 3 and page["total_exact"] is False and len(page["items"]) == 2
+    assert api.get("/deals", params={"q": "deal 4"}).json() | {"items": None} == {
+        "items": None, "total": 1, "limit": 50, "offset": 0, "total_exact": True}

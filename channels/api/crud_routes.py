@@ -40,7 +40,7 @@ class AuditEntryOut(BaseModel):
 
 def _page_model(read: type[BaseModel], name: str) -> type[BaseModel]:
     return create_model(f"{name}Page", items=(list[read], ...), total=(int, ...),  # type: ignore[valid-type]
-                        limit=(int, ...), offset=(int, ...))
+                        limit=(int, ...), offset=(int, ...), total_exact=(bool, True))
 
 
 def entity_router(spec: EntitySpec[Any]) -> APIRouter:
@@ -65,7 +65,7 @@ def entity_router(spec: EntitySpec[Any]) -> APIRouter:
         result = crud.list_(session, spec, actor=actor, filters=filters, q=q, sort=sort,
                             limit=min(limit, get_settings().max_page_size), offset=offset)
         return {"items": [out(i) for i in result.items], "total": result.total,
-                "limit": result.limit, "offset": result.offset}
+                "limit": result.limit, "offset": result.offset, "total_exact": result.total_exact}
 
     @router.get("/{id}", response_model=read, summary=f"Get one {spec.name}")
     def get_item(id: uuid.UUID, session: Session = Depends(get_session),

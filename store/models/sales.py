@@ -43,6 +43,7 @@ class Deal(IdMixin, TimestampMixin, WorkspaceMixin, OwnedMixin, Base):
     __table_args__ = (
         Index("ix_deals_workspace_close_date", "workspace_id", "close_date"),
         Index("ix_deals_workspace_stage", "workspace_id", "stage_id"),
+        Index("ix_deals_workspace_created", "workspace_id", "created_at"),  # the default list order
     )
 
     name: Mapped[str] = mapped_column(String(300))

@@ -141,9 +141,15 @@ def get_for_write(session: Session, spec: EntitySpec[M], *, actor: Actor, id: uu
 @dataclass
 class Page(Generic[M]):
     items: Sequence[M]
-    total: int
+    total: int  # exact up to COUNT_CAP; beyond it, COUNT_CAP and total_exact is False
     limit: int
     offset: int
+    total_exact: bool = True
+
+
+# Counting a million permission-filtered rows costs more than the page itself
+# (bench/README.md); past this many, lists say "10000+" instead.
+COUNT_CAP = 10_000
 
 
 FILTER_OPS = {"gte": "__ge__", "lte": "__le__", "gt": "__gt__", "lt": "__lt__", "ne": "__ne__"}
@@ -237,11 +243,13 @@ def list_(
         pattern = f"%{q.strip().lower()}%"
         cols = [spec.columns[c] for c in spec.search]
         query = query.where(or_(*(func.lower(c).like(pattern) for c in cols)))
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    capped = query.order_by(None).limit(COUNT_CAP + 1).subquery()
+    total = session.scalar(select(func.count()).select_from(capped)) or 0
     items = session.scalars(apply_sort(spec, query, sort).limit(limit).offset(offset)).all()
     if spec.extras is not None:
         spec.extras(session, items)
-    return Page(items=items, total=total, limit=limit, offset=offset)
+    return Page(items=items, total=min(total, COUNT_CAP), limit=limit, offset=offset,
+                total_exact=total <= COUNT_CAP)
 
 
 # --- writing ---------------------------------------------------------------------------

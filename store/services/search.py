@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from store.actor import Actor
@@ -83,7 +83,8 @@ def _fuzzy(session: Session, actor: Actor, text: str, kinds: tuple[str, ...], hi
         model, name_col, make = sources[kind]
         rows = session.execute(readable(spec_for(kind), actor).with_only_columns(model.id, name_col)).all()
         names = {row[0]: row[1].lower() for row in rows}
-        for _, score, key in process.extract(text, names, scorer=fuzz.WRatio, limit=limit, score_cutoff=75):
-            if key not in hits:
-                obj = session.get(model, key)
-                hits[key] = make(obj, float(score) * 0.85)
+        scored = {key: score for _, score, key in process.extract(text, names, scorer=fuzz.WRatio, limit=limit,
+                                                                  score_cutoff=75) if key not in hits}
+        if scored:
+            for obj in session.scalars(select(model).where(model.id.in_(scored))):
+                hits[obj.id] = make(obj, float(scored[obj.id]) * 0.85)

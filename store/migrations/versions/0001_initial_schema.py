@@ -350,6 +350,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_deals_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deals_pipeline_id'), ['pipeline_id'], unique=False)
         batch_op.create_index('ix_deals_workspace_close_date', ['workspace_id', 'close_date'], unique=False)
+        batch_op.create_index('ix_deals_workspace_created', ['workspace_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_deals_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_deals_workspace_stage', ['workspace_id', 'stage_id'], unique=False)
 
@@ -770,6 +771,7 @@ def downgrade() -> None:
     with op.batch_alter_table('deals', schema=None) as batch_op:
         batch_op.drop_index('ix_deals_workspace_stage')
         batch_op.drop_index(batch_op.f('ix_deals_workspace_id'))
+        batch_op.drop_index('ix_deals_workspace_created')
         batch_op.drop_index('ix_deals_workspace_close_date')
         batch_op.drop_index(batch_op.f('ix_deals_pipeline_id'))
         batch_op.drop_index(batch_op.f('ix_deals_owner_id'))
