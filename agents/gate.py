@@ -94,17 +94,26 @@ def decide(session: Session, *, actor: Actor, approval_id: uuid.UUID, kind: Deci
         parsed = tool.parse(final)  # an edit is validated before anything is claimed or written
     except ValidationError as exc:
         raise ValidationFailed(error_sentence(exc), field="args") from exc
+    requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
+    as_requester = (Actor(**{**actor_for_user(requester, approval.surface).__dict__, "approval_id": approval.id})
+                    if requester is not None else None)
     decision: dict[str, Any] = {"kind": "auto" if auto else kind}
-    if kind == "edit":
+    if kind == "edit" and as_requester is not None:
+        # What is approved is what the card now shows: preview the edited arguments again.
+        try:
+            preview = tool.preview(ToolContext(actor=as_requester, session=session,  # type: ignore[misc]
+                                               thread_id=approval.thread_id), parsed)
+        except CRMError as exc:
+            raise ValidationFailed(error_sentence(exc), field="args") from exc
         decision |= {"args": jsonable(parsed.model_dump(mode="json", exclude_none=True)),
-                     "original_args": approval.args}
+                     "original_args": approval.args, "original_summary": approval.summary}
     approval_service.claim(session, actor=actor, approval=approval, status=ApprovalStatus.approved,
                            decision=decision)
-    requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
-    if requester is None or not requester.is_active:
+    if kind == "edit" and as_requester is not None:
+        approval.summary, approval.diff = preview.summary, preview.diff
+    if requester is None or as_requester is None or not requester.is_active:
         approval_service.finish(session, approval=approval, error="the user who asked for it is no longer active")
         return approval
-    as_requester = Actor(**{**actor_for_user(requester, approval.surface).__dict__, "approval_id": approval.id})
     ctx = ToolContext(actor=as_requester, session=session, thread_id=approval.thread_id)
     savepoint = session.begin_nested()
     try:

@@ -83,6 +83,8 @@ def test_edit_is_revalidated_and_recorded(session, w, deal) -> None:
     assert task.due_at.date().isoformat() == "2026-11-25" and task.deal_id == deal.id
     assert approval.decision["kind"] == "edit" and approval.decision["original_args"]["due_date"] == "2026-11-26"
     assert "with the user's edits" in gate.outcome_message(session, approval)
+    # The proposal now reads as what was approved; the original is kept in the decision.
+    assert "due Wed 2026-11-25" in approval.summary and "Thu" in approval.decision["original_summary"]
 
 
 def test_reject_and_respond_write_nothing_and_tell_the_agent(session, w, deal) -> None:
