@@ -61,20 +61,16 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
     def healthz() -> dict[str, Any]:
         return {"ok": True}
 
+    # The chat page and approvals inbox: one static file (package data), read once per app.
+    from importlib.resources import files
+
+    page = files("channels").joinpath(HOME).read_text(encoding="utf-8")
+
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def home() -> str:
-        return HOME
+        return page
 
     return app
 
 
-HOME = """<!doctype html><html><head><meta charset="utf-8"><title>Agent CRM</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem}
-code{background:#f3f3f3;padding:.1rem .3rem;border-radius:3px}</style></head><body>
-<h1>Agent CRM</h1>
-<p>The CRM store and its HTTP API are running. The API lives under <code>/api/v1</code>;
-every request needs <code>Authorization: Bearer &lt;token&gt;</code> (the run command printed
-the demo users' tokens; make more with <code>crm token create --user EMAIL</code>).</p>
-<ul><li><a href="/docs">Interactive API docs</a></li><li><a href="/openapi.json">OpenAPI schema</a></li></ul>
-<p>The chat page and approvals inbox come with the agent.</p>
-</body></html>"""
+HOME = "web/index.html"  # relative to the channels package; pyproject ships channels/web/* as package data
