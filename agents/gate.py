@@ -93,7 +93,9 @@ def decide(session: Session, *, actor: Actor, approval_id: uuid.UUID, kind: Deci
     try:
         parsed = tool.parse(final)  # an edit is validated before anything is claimed or written
     except ValidationError as exc:
-        raise ValidationFailed(error_sentence(exc), field="args") from exc
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ValidationFailed(f"the edited values are not valid ({problems}); nothing was changed",
+                               field="args") from exc
     requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
     as_requester = (Actor(**{**actor_for_user(requester, approval.surface).__dict__, "approval_id": approval.id})
                     if requester is not None else None)
@@ -104,7 +106,8 @@ def decide(session: Session, *, actor: Actor, approval_id: uuid.UUID, kind: Deci
             preview = tool.preview(ToolContext(actor=as_requester, session=session,  # type: ignore[misc]
                                                thread_id=approval.thread_id), parsed)
         except CRMError as exc:
-            raise ValidationFailed(error_sentence(exc), field="args") from exc
+            raise ValidationFailed(f"the edit cannot be applied: {exc.message}; nothing was changed",
+                                   field="args") from exc
         decision |= {"args": jsonable(parsed.model_dump(mode="json", exclude_none=True)),
                      "original_args": approval.args, "original_summary": approval.summary}
     approval_service.claim(session, actor=actor, approval=approval, status=ApprovalStatus.approved,

@@ -74,8 +74,13 @@ def agent(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     if calls >= MAX_MODEL_CALLS:
         return {"messages": [AIMessage(content="I stopped here: this took more steps than it should. "
                                        "Please rephrase or split the request.")]}
-    with unit_of_work(runtime.context.sessions) as session:
-        reply = runtime.context.brain.respond(state["messages"], _tool_ctx(runtime, session))
+    brain = runtime.context.brain
+    if hasattr(brain, "complete"):  # an LLM: read what it needs, then call it with no transaction open
+        with unit_of_work(runtime.context.sessions) as session:
+            system = brain.prepare(_tool_ctx(runtime, session))  # type: ignore[attr-defined]
+        return {"messages": [brain.complete(system, state["messages"])]}  # type: ignore[attr-defined]
+    with unit_of_work(runtime.context.sessions) as session:  # the offline model looks names up as it goes
+        reply = brain.respond(state["messages"], _tool_ctx(runtime, session))
     return {"messages": [reply]}
 
 

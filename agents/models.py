@@ -18,6 +18,15 @@ class Brain(Protocol):
     def respond(self, messages: list[BaseMessage], ctx: ToolContext) -> AIMessage: ...
 
 
+class RemoteBrain(Brain, Protocol):
+    """A brain that thinks elsewhere: it reads what it needs first, then calls out with no
+    database transaction open (an LLM call can take seconds; SQLite has one write lock)."""
+
+    def prepare(self, ctx: ToolContext) -> str: ...
+
+    def complete(self, system: str, messages: list[BaseMessage]) -> AIMessage: ...
+
+
 class LLMBrain:
     """`ChatOpenAI` against any OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp)."""
 
@@ -39,10 +48,16 @@ class LLMBrain:
                              workspace=ws.name if ws else "the workspace", today=ctx.today,
                              weekday=ctx.today.strftime("%A"), tz=ctx.tz.key)
 
+    def prepare(self, ctx: ToolContext) -> str:
+        return self.system_prompt(ctx)
+
     def respond(self, messages: list[BaseMessage], ctx: ToolContext) -> AIMessage:
+        return self.complete(self.prepare(ctx), messages)
+
+    def complete(self, system: str, messages: list[BaseMessage]) -> AIMessage:
         import openai
 
-        prepared: list[Any] = [SystemMessage(self.system_prompt(ctx))]
+        prepared: list[Any] = [SystemMessage(system)]
         for message in messages:
             if isinstance(message, ToolMessage):
                 # Tool results carry record text (notes, emails): data, never instructions.

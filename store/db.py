@@ -42,7 +42,11 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # IMMEDIATE takes the write lock up front. A deferred transaction that read first
+            # cannot upgrade once another connection has written (SQLITE_BUSY at once, no
+            # busy_timeout wait): two overlapping requests made one fail. Transactions here are
+            # short (the agent calls its LLM outside any), so serialising them costs little.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):

@@ -67,9 +67,9 @@ from store.models.enums import (
     Priority,
     QuoteStatus,
     Role,
-    StageKind,
     TaskStatus,
 )
+from store.services.org import DEFAULT_STAGES
 from store.types import uuid7
 
 DEMO_DOMAIN = "demo.agentcrm.dev"
@@ -90,15 +90,7 @@ PEOPLE = [
 WEST_REPS = {"priya": 30, "jordan": 25, "mateo": 22, "aisha": 23}  # share of non-EMEA accounts
 REP_WIN = {key: mult for key, _, role, _, _, _, mult in PEOPLE if role == Role.rep}
 
-STAGES = [  # (name, probability, kind)
-    ("Qualification", 10, StageKind.open),
-    ("Discovery", 20, StageKind.open),
-    ("Demo", 40, StageKind.open),
-    ("Proposal", 60, StageKind.open),
-    ("Negotiation", 80, StageKind.open),
-    ("Closed Won", 100, StageKind.won),
-    ("Closed Lost", 0, StageKind.lost),
-]
+STAGES = DEFAULT_STAGES  # (name, probability, kind): the pipeline every workspace starts with
 
 PRODUCTS = [  # (sku, name, unit price, billing period)
     ("PLAT-LIC", "Platform licence (per seat)", "1000.00", "year"),

@@ -137,7 +137,10 @@ def test_restart_between_proposal_and_approval(session, session_factory, fake_op
         r = decide(api, proposal["id"], kind="approve")
         assert r.json()["turn"]["replies"] == ["Moved to Negotiation."]
         history = api.get(f"/chat/threads/{t}").json()["messages"]
+        thread_view = api.get(f"/chat/threads/{t}").json()
     assert [m["text"] for m in history] == ["move Borealis to negotiation", "Moved to Negotiation."]
+    # Decided proposals stay in the conversation's record, with who asked.
+    assert [(p["status"], p["requested_by_name"]) for p in thread_view["proposals"]] == [("executed", "Priya Raman")]
     session.expire_all()
     assert session.get(Stage, session.get(Deal, deal.id).stage_id).name == "Negotiation"
 

@@ -154,6 +154,7 @@ def test_bad_calls_become_sentences_not_proposals(session, w, deal) -> None:
         ("create_task", {}, "Invalid arguments: title"),
         ("log_activity", {"type": "call", "subject": "x"}, "at least one contact"),
         ("drop_database", {}, "no write tool"),
+        ("update_deal", {"deal_id": str(deal.id), "amount": "48000"}, "nothing would change"),
     ]
     for i, (tool, args, needle) in enumerate(cases):
         p = propose(session, w.priya, tool, args, call=f"bad{i}")

@@ -203,8 +203,11 @@ def _preview_update(ctx: ToolContext, kind: str, record_id: uuid.UUID, changes: 
     if not changes:
         raise ValidationFailed("nothing to change: give at least one field")
     before = {k: getattr(obj, k) for k in changes}
-    return Preview(summary=f"Update {kind} {label_of(obj)}: " + ", ".join(changes), record=ref(kind, obj),
-                   diff=diff_rows(before, changes))
+    diff = diff_rows(before, changes)
+    if not diff:
+        raise ValidationFailed(f"nothing would change: {kind} {label_of(obj)} already has those values")
+    return Preview(summary=f"Update {kind} {label_of(obj)}: " + ", ".join(r["field"] for r in diff),
+                   record=ref(kind, obj), diff=diff)
 
 
 def _preview_update_contact(ctx: ToolContext, a: UpdateContactArgs) -> Preview:
@@ -305,8 +308,11 @@ def _preview_update_deal(ctx: ToolContext, a: UpdateDealArgs) -> Preview:
         before["stage"] = ctx.session.get(Stage, deal.stage_id).name  # type: ignore[union-attr]
         after["stage"] = ctx.session.get(Stage, changes["stage_id"]).name  # type: ignore[union-attr]
         del before["stage_id"], after["stage_id"]
-    return Preview(summary=f"Update deal {deal.name}: " + ", ".join(after), record=ref("deal", deal),
-                   diff=diff_rows(before, after))
+    diff = diff_rows(before, after)
+    if not diff:
+        raise ValidationFailed(f"nothing would change: deal {deal.name} already has those values")
+    return Preview(summary=f"Update deal {deal.name}: " + ", ".join(r["field"] for r in diff),
+                   record=ref("deal", deal), diff=diff)
 
 
 @write_tool(UpdateDealArgs, preview=_preview_update_deal)

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import store.services  # noqa: F401  (registers every entity)
@@ -43,6 +43,13 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
     def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": "validation_error", "message": _validation_message(exc),
                              "detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    def operational_error(_: Request, exc: OperationalError) -> JSONResponse:
+        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            return JSONResponse({"error": "busy", "message": "the database is busy with another write; "
+                                 "retry in a moment"}, status_code=503, headers={"Retry-After": "1"})
+        raise exc
 
     @app.exception_handler(IntegrityError)
     def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:

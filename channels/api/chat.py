@@ -14,13 +14,21 @@ from agents import gate
 from agents.runner import AgentRunner, Turn, thread_key
 from channels.api.deps import get_actor, get_session
 from store.actor import Actor
+from store.db import unit_of_work
 from store.models import Approval, User
 from store.schemas import read_schema
 from store.services import approvals as approval_service
 from store.services.org import actor_for_user
 
 router = APIRouter(tags=["chat"])
-ApprovalOut = read_schema(Approval, "ApprovalOut")
+ApprovalOut = read_schema(Approval, "ApprovalOut", {"requested_by_name": (str | None, None)})
+
+
+def approval_out(session: Session, approval: Approval) -> Any:
+    """A proposal as the page shows it, with the name of who asked."""
+    requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
+    return ApprovalOut.model_validate(approval).model_copy(
+        update={"requested_by_name": requester.name if requester else None})
 
 
 def get_runner(request: Request) -> AgentRunner:
@@ -45,9 +53,10 @@ class TurnOut(BaseModel):
     waiting: bool
 
 
-def _turn_out(thread: str, turn: Turn) -> dict[str, Any]:
-    return {"thread": thread, "replies": turn.replies, "waiting": turn.waiting,
-            "proposals": [ApprovalOut.model_validate(a) for a in turn.proposals]}
+def _turn_out(runner: AgentRunner, thread: str, turn: Turn) -> dict[str, Any]:
+    with unit_of_work(runner.sessions) as session:  # short: names of who asked
+        proposals = [approval_out(session, a) for a in turn.proposals]
+    return {"thread": thread, "replies": turn.replies, "waiting": turn.waiting, "proposals": proposals}
 
 
 @router.post("/chat/threads/{thread}/messages", response_model=TurnOut,
@@ -56,12 +65,12 @@ def send_message(thread: str, body: MessageIn, stream: bool = False, actor: Acto
                  runner: AgentRunner = Depends(get_runner)) -> Any:
     key = thread_key("api", actor.user_id, thread)
     if not stream:
-        return _turn_out(thread, runner.send(actor=actor, thread_id=key, text=body.text))
+        return _turn_out(runner, thread, runner.send(actor=actor, thread_id=key, text=body.text))
 
     def events() -> Iterator[str]:
         for event in runner.stream(actor=actor, thread_id=key, text=body.text):
             if event["type"] == "turn":
-                payload = TurnOut.model_validate(_turn_out(thread, event["turn"])).model_dump(mode="json")
+                payload = TurnOut.model_validate(_turn_out(runner, thread, event["turn"])).model_dump(mode="json")
                 yield f"event: turn\ndata: {json.dumps(payload)}\n\n"
             else:
                 yield f"event: {event['type']}\ndata: {json.dumps({'text': event['text']})}\n\n"
@@ -75,18 +84,21 @@ class HistoryOut(BaseModel):
     proposals: list[ApprovalOut]  # type: ignore[valid-type]
 
 
-@router.get("/chat/threads/{thread}", response_model=HistoryOut, summary="A conversation so far")
-def history(thread: str, actor: Actor = Depends(get_actor), runner: AgentRunner = Depends(get_runner)) -> Any:
+@router.get("/chat/threads/{thread}", response_model=HistoryOut,
+            summary="A conversation so far, with every proposal it made (decided ones too)")
+def history(thread: str, session: Session = Depends(get_session), actor: Actor = Depends(get_actor),
+            runner: AgentRunner = Depends(get_runner)) -> Any:
     key = thread_key("api", actor.user_id, thread)
     messages = [{"role": m.type, "text": str(m.content)} for m in runner.history(key)
                 if m.type in ("human", "ai") and str(m.content).strip()]
     return {"thread": thread, "messages": messages,
-            "proposals": [ApprovalOut.model_validate(a) for a in runner.pending(actor, key)]}
+            "proposals": [approval_out(session, a) for a in approval_service.for_thread(
+                session, workspace_id=actor.workspace_id, thread_id=key)]}
 
 
 @router.get("/inbox", response_model=list[ApprovalOut], summary="Proposals waiting for my decision")
 def inbox(session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
-    return [ApprovalOut.model_validate(a) for a in approval_service.pending(session, actor=actor)]
+    return [approval_out(session, a) for a in approval_service.pending(session, actor=actor)]
 
 
 class DecisionIn(BaseModel):
@@ -107,14 +119,17 @@ def decide(id: uuid.UUID, body: DecisionIn, session: Session = Depends(get_sessi
            actor: Actor = Depends(get_actor), runner: AgentRunner = Depends(get_runner)) -> Any:
     approval = gate.decide(session, actor=actor, approval_id=id, kind=body.kind, args=body.args,
                            reason=body.reason, message=body.message)
-    session.commit()
-    out = ApprovalOut.model_validate(approval)
-    turn = None
     requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
+    session.commit()
+    out = approval_out(session, approval)
+    # Release this request's connection before the conversation resumes on its own sessions:
+    # holding a transaction here would make them wait on it (SQLite has one write lock).
+    session.close()
+    turn = None
     if approval.thread_id and requester is not None:
         # The conversation goes on as the user who asked, whoever approved.
         resumed = runner.resume(actor=actor_for_user(requester, actor.surface), thread_id=approval.thread_id)
         if resumed is not None:
             thread = approval.thread_id.split(":", 2)[-1]
-            turn = _turn_out(thread, resumed)
+            turn = _turn_out(runner, thread, resumed)
     return {"approval": out, "turn": turn}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -125,7 +126,11 @@ def authenticate(session: Session, *, token: str, surface: Surface = Surface.api
     api_token, user = row
     if not user.is_active:
         raise Unauthorized(f"user {user.email} is deactivated")
-    api_token.last_used_at = utcnow()
+    now = utcnow()
+    # Stamped at most once a minute: a write on every read request would contend for
+    # SQLite's single write lock for nothing.
+    if api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=1):
+        api_token.last_used_at = now
     return actor_for_user(user, surface)
 
 
