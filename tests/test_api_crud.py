@@ -211,3 +211,17 @@ def test_counts_stop_at_a_cap_and_say_so(session, http, w, monkeypatch) -> None:
     assert page["total"] == 3 and page["total_exact"] is False and len(page["items"]) == 2
     assert api.get("/deals", params={"q": "deal 4"}).json() | {"items": None} == {
         "items": None, "total": 1, "limit": 50, "offset": 0, "total_exact": True}
+
+
+def test_workspace_settings_are_admin_only_and_audited(session, http, w) -> None:
+    admin, priya = f.api(session, http, w.admin), f.api(session, http, w.priya)
+    assert priya.get("/workspace").json()["slug"] == w.ws.slug
+    r = priya.patch("/workspace", json={"settings": {"approvals": {"auto_approve": ["send_email"]}}})
+    assert r.status_code == 403
+    r = admin.patch("/workspace", json={"own_domains": ["https://www.Acme-Sales.example"], "timezone": "Europe/Lisbon",
+                                        "settings": {"approvals": {"auto_approve": ["create_task"]}}})
+    assert r.status_code == 200 and r.json()["own_domains"] == ["acme-sales.example"]
+    assert admin.patch("/workspace", json={"timezone": "Mars/Olympus"}).status_code == 422
+    entry = admin.get("/audit-log", params={"entity_type": "workspace"}).json()[0]
+    assert entry["after"]["settings"] == {"approvals": {"auto_approve": ["create_task"]}}
+    assert entry["actor_id"] == str(w.admin.id)

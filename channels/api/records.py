@@ -4,13 +4,14 @@ import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from channels.api.deps import get_actor, get_session
 from store import schemas
 from store.actor import Actor
 from store.models import User, Workspace
+from store.services import org as org_service
 from store.services import search as search_service
 from store.services import timeline as timeline_service
 
@@ -35,6 +36,41 @@ def me(session: Session = Depends(get_session), actor: Actor = Depends(get_actor
     return MeOut(id=actor.user_id, email=user.email if user else None, name=user.name if user else None,
                  role=actor.role.value, team_id=actor.team_id, timezone=actor.timezone,
                  workspace_id=actor.workspace_id, workspace_name=ws.name if ws else "")
+
+
+class WorkspaceOut(BaseModel):
+    model_config = {"from_attributes": True}
+    id: uuid.UUID
+    name: str
+    slug: str
+    default_currency: str
+    timezone: str
+    own_domains: list[str]
+    settings: dict[str, Any]
+
+
+class WorkspaceUpdate(BaseModel):
+    model_config = {"extra": "forbid"}
+    name: str | None = Field(None, min_length=1, max_length=200)
+    default_currency: str | None = Field(None, min_length=3, max_length=3)
+    timezone: str | None = None
+    own_domains: list[str] | None = Field(None, description="The company's own mail domains.")
+    settings: dict[str, Any] | None = Field(
+        None, description='e.g. {"approvals": {"auto_approve": ["create_task"], "manager_discount_percent": 20}}')
+
+
+@router.get("/workspace", response_model=WorkspaceOut, tags=["workspace"], summary="This workspace")
+def get_workspace(session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
+    return session.get(Workspace, actor.workspace_id)
+
+
+@router.patch("/workspace", response_model=WorkspaceOut, tags=["workspace"],
+              summary="Change this workspace: name, currency, own domains, approval policy (admins)")
+def update_workspace(body: WorkspaceUpdate, session: Session = Depends(get_session),
+                     actor: Actor = Depends(get_actor)) -> Any:
+    ws = org_service.update_workspace(session, actor=actor, changes=body.model_dump(exclude_unset=True))
+    session.commit()
+    return ws
 
 
 @router.get("/search", response_model=list[schemas.SearchHitOut], tags=["search"],

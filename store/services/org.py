@@ -7,15 +7,17 @@ import secrets
 import uuid
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store import audit, normalize
 from store.actor import Actor
-from store.errors import Conflict, NotFound, Unauthorized
+from store.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from store.models import ApiToken, Approval, Pipeline, Stage, Team, User, Workspace
 from store.models.enums import AuditAction, Role, StageKind, Surface
+from store.permissions import require_role
 from store.services.crud import Access, EntitySpec, register
 from store.types import utcnow
 
@@ -85,6 +87,32 @@ def ensure_workspace(session: Session, *, slug: str, name: str | None = None,
     if ws is not None:
         return ws, False
     return create_workspace(session, name=name or slug.title(), slug=slug, currency=currency), True
+
+
+def update_workspace(session: Session, *, actor: Actor, changes: dict[str, Any]) -> Workspace:
+    """Admins change the workspace's name, currency, time zone, own domains and settings."""
+    require_role(actor, Role.admin, what="change the workspace")
+    ws = session.get(Workspace, actor.workspace_id)
+    assert ws is not None
+    if changes.get("default_currency"):
+        changes["default_currency"] = normalize.currency(changes["default_currency"])
+    if changes.get("own_domains") is not None:
+        changes["own_domains"] = [normalize.domain(d) for d in changes["own_domains"]]
+    if changes.get("timezone"):
+        try:
+            ZoneInfo(changes["timezone"])
+        except (KeyError, ValueError) as exc:
+            raise ValidationFailed(f"unknown time zone '{changes['timezone']}' (e.g. Europe/Lisbon)",
+                                   field="timezone") from exc
+    before = audit.snapshot(ws)
+    for key, value in changes.items():
+        setattr(ws, key, value)
+    session.flush()
+    old, new = audit.changes(before, audit.snapshot(ws))
+    if new:
+        audit.record(session, actor, action=AuditAction.update, entity_type="workspace", entity_id=ws.id,
+                     before=old, after=new)
+    return ws
 
 
 # --- tokens -----------------------------------------------------------------------------
