@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from store.actor import Actor
 from store.audit import jsonable
-from store.errors import CRMError, ValidationFailed
+from store.errors import CRMError, PermissionDenied, ValidationFailed
 from store.models import Approval, User, Workspace
-from store.models.enums import ApprovalStatus
+from store.models.enums import ApprovalStatus, Role
 from store.services import approvals as approval_service
 from store.services.org import actor_for_user
 from tools import TOOLS, ToolContext, error_sentence
@@ -108,6 +108,12 @@ def decide(session: Session, *, actor: Actor, approval_id: uuid.UUID, kind: Deci
         except CRMError as exc:
             raise ValidationFailed(f"the edit cannot be applied: {exc.message}; nothing was changed",
                                    field="args") from exc
+        # An edit must not turn a proposal its decider may approve into one they may not
+        # (a rep raising her own quote's discount past the manager threshold).
+        if preview.needs_role == "manager" and approval.approver_role != "manager" and actor.role not in (
+                Role.manager, Role.admin):
+            raise PermissionDenied(f"with this edit the proposal needs a manager ({preview.reason}); "
+                                   "nothing was changed: reject it and ask again, or approve it as it was")
         decision |= {"args": jsonable(parsed.model_dump(mode="json", exclude_none=True)),
                      "original_args": approval.args, "original_summary": approval.summary}
     approval_service.claim(session, actor=actor, approval=approval, status=ApprovalStatus.approved,

@@ -132,6 +132,14 @@ def test_large_discount_waits_for_a_manager(session, w, deal) -> None:
     assert Decimal(p.approval.result["total"]) == Decimal("33600.00")
     small = propose(session, w.priya, "create_quote", {**args, "discount_percent": "10"}, call="c2")
     assert small.approval.approver_id == w.priya.id and small.approval.approver_role is None
+    # Priya cannot edit her small-discount quote past the threshold and approve it herself.
+    with pytest.raises(PermissionDenied, match="needs a manager"):
+        gate.decide(session, actor=f.actor(w.priya), approval_id=small.approval.id, kind="edit",
+                    args={"discount_percent": "40"})
+    assert small.approval.status == ApprovalStatus.pending
+    gate.decide(session, actor=f.actor(w.dana), approval_id=small.approval.id, kind="edit",
+                args={"discount_percent": "40"})  # her manager may
+    assert small.approval.status == ApprovalStatus.executed
 
 
 def test_auto_approve_only_what_the_workspace_names(session, w, deal) -> None:
