@@ -21,7 +21,7 @@ from langgraph.types import interrupt
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents import gate
-from agents.models import Brain
+from agents.models import Brain, RemoteBrain
 from store.actor import Actor
 from store.db import unit_of_work
 from store.models.enums import ApprovalStatus
@@ -75,10 +75,10 @@ def agent(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         return {"messages": [AIMessage(content="I stopped here: this took more steps than it should. "
                                        "Please rephrase or split the request.")]}
     brain = runtime.context.brain
-    if hasattr(brain, "complete"):  # an LLM: read what it needs, then call it with no transaction open
+    if isinstance(brain, RemoteBrain):  # an LLM: read what it needs, then call it with no transaction open
         with unit_of_work(runtime.context.sessions) as session:
-            system = brain.prepare(_tool_ctx(runtime, session))  # type: ignore[attr-defined]
-        return {"messages": [brain.complete(system, state["messages"])]}  # type: ignore[attr-defined]
+            system = brain.prepare(_tool_ctx(runtime, session))
+        return {"messages": [brain.complete(system, state["messages"])]}
     with unit_of_work(runtime.context.sessions) as session:  # the offline model looks names up as it goes
         reply = brain.respond(state["messages"], _tool_ctx(runtime, session))
     return {"messages": [reply]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 
@@ -18,6 +18,7 @@ class Brain(Protocol):
     def respond(self, messages: list[BaseMessage], ctx: ToolContext) -> AIMessage: ...
 
 
+@runtime_checkable
 class RemoteBrain(Brain, Protocol):
     """A brain that thinks elsewhere: it reads what it needs first, then calls out with no
     database transaction open (an LLM call can take seconds; SQLite has one write lock)."""

@@ -34,7 +34,10 @@ class Turn:
     thread_id: str
     replies: list[str] = field(default_factory=list)  # what the assistant said in this turn
     proposals: list[Approval] = field(default_factory=list)  # pending in this conversation
-    waiting: bool = False
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self.proposals)
 
 
 def _texts(messages: list[AnyMessage]) -> list[str]:
@@ -78,7 +81,7 @@ class AgentRunner:
             if waiting:
                 yield {"type": "turn", "turn": Turn(thread_id, [
                     f"{len(waiting)} proposal(s) in this conversation wait for a decision; approve, edit or "
-                    "reject them first, or start a new conversation."], waiting, True)}
+                    "reject them first, or start a new conversation."], waiting)}
                 return
             self._resume(actor, thread_id)  # decided but never resumed (e.g. a crash in between)
         before = len(self.history(thread_id))
@@ -109,4 +112,4 @@ class AgentRunner:
     def _turn(self, actor: Actor, thread_id: str, before: int) -> Turn:
         new = self.history(thread_id)[before:]
         waiting = self.pending(actor, thread_id)
-        return Turn(thread_id, _texts(new), waiting, bool(waiting))
+        return Turn(thread_id, _texts(new), waiting)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, or_, select, true
 
 from store.actor import Actor
 from store.errors import PermissionDenied
@@ -36,16 +36,6 @@ def owner_readable(actor: Actor, owner_col: Any) -> ColumnElement[bool]:
     if actor.team_id is not None:
         clauses.append(owner_col.in_(team_member_ids(actor)))
     return or_(*clauses)
-
-
-def owner_writable(actor: Actor, owner_col: Any) -> ColumnElement[bool]:
-    if actor.is_admin:
-        return true()
-    if actor.role == Role.manager:
-        return owner_readable(actor, owner_col)
-    if actor.user_id is None:
-        return false()
-    return or_(owner_col.is_(None), owner_col == actor.user_id)
 
 
 def can_write_owner(session: Any, actor: Actor, owner_id: uuid.UUID | None) -> bool:

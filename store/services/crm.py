@@ -24,16 +24,21 @@ def _custom(session: Session, actor: Actor, entity: CustomFieldEntity, values: d
             session, workspace_id=actor.workspace_id, entity=entity, values={})
 
 
-def _prepare_company(session: Session, actor: Actor, values: dict[str, Any], existing: Any) -> dict[str, Any]:
-    if "domain" in values:
-        values["domain"] = normalize.domain(values["domain"])
-    if values.get("website") and not values.get("domain") and (existing is None or not existing.domain):
-        values["domain"] = normalize.domain(values["website"])
+def _place(values: dict[str, Any], existing: Any) -> None:
+    """Country as an ISO code, and the phone in E.164 read in that country."""
     if values.get("country"):
         values["country"] = values["country"].upper()
     if "phone" in values:
         region = values.get("country") or (existing.country if existing is not None else None)
         values["phone"] = normalize.phone(values["phone"], region=region)
+
+
+def _prepare_company(session: Session, actor: Actor, values: dict[str, Any], existing: Any) -> dict[str, Any]:
+    if "domain" in values:
+        values["domain"] = normalize.domain(values["domain"])
+    if values.get("website") and not values.get("domain") and (existing is None or not existing.domain):
+        values["domain"] = normalize.domain(values["website"])
+    _place(values, existing)
     _custom(session, actor, CustomFieldEntity.company, values, existing)
     return values
 
@@ -41,11 +46,7 @@ def _prepare_company(session: Session, actor: Actor, values: dict[str, Any], exi
 def _prepare_contact(session: Session, actor: Actor, values: dict[str, Any], existing: Any) -> dict[str, Any]:
     if "email" in values:
         values["email"] = normalize.email(values["email"])
-    if values.get("country"):
-        values["country"] = values["country"].upper()
-    if "phone" in values:
-        region = values.get("country") or (existing.country if existing is not None else None)
-        values["phone"] = normalize.phone(values["phone"], region=region)
+    _place(values, existing)
     _custom(session, actor, CustomFieldEntity.contact, values, existing)
     return values
 
