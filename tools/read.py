@@ -169,7 +169,8 @@ class BriefArgs(BaseModel):
 @read_tool(BriefArgs)
 def brief(ctx: ToolContext, args: BriefArgs) -> str:
     """A meeting brief for a company or deal: the deal(s), the people and their roles, the last
-    interactions with dates, open tasks, and risks. Use it for "brief me on X"."""
+    interactions with dates, open tasks, what was promised and risks (quoted from emails, notes
+    and calls, with citations). Use it for "brief me on X" / "brief me for my call with X"."""
     session = ctx.session
     obj = crud.get(session, spec_for(args.kind), actor=ctx.actor, id=as_uuid(args.id))
     if args.kind == "company":
@@ -193,9 +194,20 @@ def brief(ctx: ToolContext, args: BriefArgs) -> str:
     open_tasks = [i for i in items if i.kind == "task" and i.status == "open"]
     out.append("Open tasks:" if open_tasks else "Open tasks: none")
     out += [f"- {i.title} due {i.at.astimezone(ctx.tz):%Y-%m-%d} (id={i.id})" for i in open_tasks]
-    risks = _risks(ctx, open_deals, past)
+    from tools.briefing import memory_sections
+
+    main_deal = (open_deals or deals or [None])[0]
+    promised, said_risks, sources = memory_sections(
+        ctx, name=company.name if company else obj.name, company_id=company.id if company else None,
+        deal_id=main_deal.id if main_deal is not None else None)
+    out.append("What was promised:" if promised else "What was promised: nothing found in emails, notes or calls")
+    out += promised
+    risks = [f"- {r}" for r in _risks(ctx, open_deals, past)] + said_risks
     out.append("Risks:" if risks else "Risks: none spotted")
-    out += [f"- {r}" for r in risks]
+    out += risks
+    if sources:
+        out.append("Sources (from memory):")
+        out += sources
     return "\n".join(out)
 
 

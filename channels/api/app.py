@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import store.services  # noqa: F401  (registers every entity)
-from channels.api import chat, crud_routes, data_routes, records
+from channels.api import chat, crud_routes, data_routes, ingest_routes, records
 from store.db import get_sessionmaker
 from store.errors import CRMError
 
@@ -23,8 +23,29 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any = None) -> FastAPI:
+def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any = None,
+               background: bool = False) -> FastAPI:
+    """The app. `background=True` (what `crm serve` does) also runs the job queue, the inbox's
+    SMTP listener and the memory sync for the app's lifetime."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        if not background:
+            yield
+            return
+        from channels.background import Background
+        from store.settings import get_settings
+
+        running = Background(app.state.sessionmaker, get_settings()).start()
+        app.state.background = running
+        try:
+            yield
+        finally:
+            running.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Agent CRM",
         version="0.1.0",
         description="The CRM underneath the agent. Every request acts as the user its bearer token "
@@ -60,9 +81,11 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
                             status_code=409)
 
     api = [*crud_routes.all_entity_routers(), crud_routes.audit_router(), records.router, data_routes.router,
-           chat.router]
+           chat.router, ingest_routes.router]
     for router in api:
         app.include_router(router, prefix="/api/v1")
+    # Mail providers post here (their own auth: Mailgun's signature, basic auth for the others).
+    app.include_router(ingest_routes.inbound_webhooks(app.state.sessionmaker))
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

@@ -34,11 +34,9 @@ def approval_out(session: Session, approval: Approval) -> Any:
 def get_runner(request: Request) -> AgentRunner:
     app = request.app
     if getattr(app.state, "agent", None) is None:
-        from agents.checkpoint import make_checkpointer
-        from agents.models import load_brain
+        from channels.runtime import agent_runner
 
-        app.state.agent = AgentRunner(sessions=app.state.sessionmaker, checkpointer=make_checkpointer(),
-                                      brain=load_brain())
+        app.state.agent = agent_runner(app.state.sessionmaker)
     return app.state.agent  # type: ignore[no-any-return]
 
 

@@ -17,7 +17,7 @@ from store.models.engagement import (
 )
 from store.models.org import ApiToken, Team, User, Workspace
 from store.models.sales import Deal, DealContact, DealHistory, Pipeline, Stage
-from store.models.system import Approval, AuditLog
+from store.models.system import Approval, AuditLog, InboundToken, Job
 
 __all__ = [
     "Activity",
@@ -36,6 +36,8 @@ __all__ = [
     "Email",
     "EmailAttachment",
     "EmailParticipant",
+    "InboundToken",
+    "Job",
     "Note",
     "Pipeline",
     "Product",

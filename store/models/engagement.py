@@ -123,6 +123,10 @@ class Email(IdMixin, TimestampMixin, WorkspaceMixin, OwnedMixin, Base):
     body_html: Mapped[str | None] = mapped_column(Text)
     deal_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(32), default="api")
+    # Inbox mail: the message as received (raw .eml under files_dir), kept so nothing is lost
+    # and ingestion can be re-run; the forwarder's own words above a forward.
+    raw_path: Mapped[str | None] = mapped_column(String(1000))
+    forward_note: Mapped[str | None] = mapped_column(Text)
 
 
 class EmailParticipant(IdMixin, WorkspaceMixin, Base):

@@ -155,3 +155,10 @@ class AuditAction(StrEnum):
     create = "create"
     update = "update"
     delete = "delete"
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"

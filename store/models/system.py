@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, IdMixin, TimestampMixin, WorkspaceMixin, str_enum
-from store.models.enums import ApprovalStatus, AuditAction, Surface
+from store.models.enums import ApprovalStatus, AuditAction, JobStatus, Surface
 from store.types import utcnow
 
 
@@ -79,3 +79,43 @@ class AuditLog(IdMixin, WorkspaceMixin, Base):
     # Set when the write executed an approved proposal: the decision and its evidence.
     approval_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("approvals.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(String(1000))
+
+
+class Job(IdMixin, TimestampMixin, WorkspaceMixin, Base):
+    """Background work (transcribe a call, ingest an email, reindex memory): visible, retryable.
+
+    The row is the truth about a job wherever it runs (the app's thread pool or a Celery
+    worker): status, progress and the error a user sees; `retry` queues it again.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_workspace_status", "workspace_id", "status"),
+        Index("ix_jobs_subject", "subject_type", "subject_id"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[JobStatus] = mapped_column(str_enum(JobStatus), default=JobStatus.queued)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # What the job is about (an email, a call recording) and who asked for it.
+    subject_type: Mapped[str | None] = mapped_column(String(32))
+    subject_id: Mapped[uuid.UUID | None] = mapped_column()
+    requested_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class InboundToken(IdMixin, Base):
+    """A webhook token already accepted (Mailgun's `token`): a replay finds it and is refused."""
+
+    __tablename__ = "inbound_tokens"
+    __table_args__ = (UniqueConstraint("provider", "token"),)
+
+    provider: Mapped[str] = mapped_column(String(32))
+    token: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

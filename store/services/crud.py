@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, String, func, inspect, or_, select
 from sqlalchemy.orm import Session
 
-from store import audit
+from store import audit, events
 from store.actor import Actor
 from store.errors import Duplicate, NotFound, PermissionDenied, ValidationFailed
 from store.models.base import Base
@@ -329,6 +329,7 @@ def create(session: Session, spec: EntitySpec[M], *, actor: Actor, data: dict[st
                  entity_id=obj.id, after=audit.snapshot(obj) | audit.jsonable(virtual))  # type: ignore[attr-defined]
     if spec.extras is not None:
         spec.extras(session, [obj])
+    events.emit(session, spec.name, obj.id, "created", actor.workspace_id)
     return obj
 
 
@@ -359,6 +360,7 @@ def update(session: Session, spec: EntitySpec[M], *, actor: Actor, id: uuid.UUID
     if new:
         audit.record(session, actor, action=AuditAction.update, entity_type=spec.name,
                      entity_id=obj.id, before=old, after=new, approval_id=actor.approval_id)
+        events.emit(session, spec.name, obj.id, "updated", actor.workspace_id)
     if spec.extras is not None:
         spec.extras(session, [obj])
     return obj
@@ -374,3 +376,4 @@ def delete(session: Session, spec: EntitySpec[M], *, actor: Actor, id: uuid.UUID
                  entity_id=obj.id, before=audit.snapshot(obj), approval_id=actor.approval_id)
     session.delete(obj)
     session.flush()
+    events.emit(session, spec.name, obj.id, "deleted", actor.workspace_id)

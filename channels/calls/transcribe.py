@@ -1,0 +1,393 @@
+"""Call recordings -> timestamped text with faster-whisper (CTranslate2 + PyAV; no torch, no ffmpeg binary).
+
+`transcribe(path, settings)` checks the audio first (`probe_audio`, PyAV: a broken or empty file
+fails in milliseconds, before any model work), loads the model once per process
+(`load_whisper`, cached per model/device/compute type), then runs it window by window, reporting
+progress as the segments come.
+
+The model is `settings.whisper_model` (CRM_WHISPER_MODEL): either a directory holding a
+CTranslate2 conversion (model.bin, config.json, tokenizer.json, vocabulary.json) or a model
+name ("small") that faster-whisper fetches from the Hugging Face hub into
+CRM_WHISPER_DOWNLOAD_ROOT. Where the hub is unreachable (development and CI machines here) a
+name fails with `WhisperModelUnavailable`, whose message says what to put in CRM_WHISPER_MODEL.
+
+faster-whisper, ctranslate2, PyAV and huggingface_hub are imported inside the functions that
+need them: importing this module (for the types and errors) costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+    from store.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+
+# Files a CTranslate2 Whisper directory must hold (vocabulary.json or vocabulary.txt, either works).
+# Without tokenizer.json faster-whisper downloads one from the hub, so it is required here.
+MODEL_FILES = ("model.bin", "config.json", "tokenizer.json")
+VOCABULARY_FILES = ("vocabulary.json", "vocabulary.txt")
+AUDIO_FORMATS = "MP3, M4A/MP4 (AAC), WAV, OGG/Opus, WebM, FLAC, or any audio or video file FFmpeg decodes"
+# How long the reachability check of the model hub may take before we give up on it and use
+# only what is already downloaded (huggingface_hub itself sets no timeout on its first call:
+# a network that drops packets would hang a job for minutes).
+HUB_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass
+class Segment:
+    """A span of the call. start/end are seconds from the start of the recording; either is None
+    when the source does not say (a plain-text transcript without timestamps)."""
+
+    start: float | None
+    end: float | None
+    text: str
+    speaker: str | None = None
+
+
+@dataclass
+class TranscriptResult:
+    text: str  # the segments, one line each; "Speaker: text" where the speaker is known
+    segments: list[Segment]
+    language: str | None
+    duration_seconds: float | None
+    engine: str  # "faster-whisper:<model name or directory name>", "vtt", "srt", "txt"
+    details: dict[str, Any] = field(default_factory=dict)  # e.g. language_probability, timings
+
+
+class TranscriptionError(Exception):
+    """Turning a recording or transcript file into text failed; the message says what to fix."""
+
+
+class WhisperModelUnavailable(TranscriptionError):
+    """The speech model's weights are missing, broken, or cannot be fetched from here."""
+
+
+class AudioUnreadable(TranscriptionError):
+    """The recording is empty, broken, or not in a format FFmpeg decodes."""
+
+
+# --- text helpers shared with captions.py ----------------------------------------------------------
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """One line of spoken text: control characters (PostgreSQL refuses NUL) and runs of blanks removed."""
+    return " ".join(CONTROL_CHARS.sub("", text).split())
+
+
+def join_segments(segments: list[Segment]) -> str:
+    """The transcript as text: a line per segment, consecutive segments of one speaker on one line."""
+    lines: list[str] = []
+    previous: str | None = None
+    for seg in segments:
+        if seg.speaker and seg.speaker == previous and lines:
+            lines[-1] += " " + seg.text
+        else:
+            lines.append(f"{seg.speaker}: {seg.text}" if seg.speaker else seg.text)
+        previous = seg.speaker
+    return "\n".join(lines)
+
+
+# --- audio -----------------------------------------------------------------------------------------
+
+
+def probe_audio(path: Path, *, name: str | None = None) -> float:
+    """Duration of the recording's first audio track in seconds, having decoded at least one frame.
+
+    `name` is how the file is named in error messages (the uploaded filename; default: the path's name).
+    Raises AudioUnreadable for a missing, empty or undecodable file, a file without audio, or zero length.
+    """
+    import av
+
+    path = Path(path)
+    label = name or path.name
+    if not path.is_file():
+        raise AudioUnreadable(f"{label}: the file is missing ({path}); upload the recording again")
+    if path.stat().st_size == 0:
+        raise AudioUnreadable(f"{label}: the file is empty (0 bytes); upload the recording again ({AUDIO_FORMATS})")
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                kinds = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
+                raise AudioUnreadable(f"{label}: no audio track in it (it holds {kinds}); upload the call's audio "
+                                      f"({AUDIO_FORMATS})")
+            stream = container.streams.audio[0]
+            duration: float | None = None
+            if stream.duration and stream.time_base:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration:
+                duration = container.duration / av.time_base
+            decoded = 0.0
+            for frame in container.decode(stream):
+                rate = frame.sample_rate or stream.rate or 0
+                decoded += frame.samples / rate if rate else 0.0
+                if duration and decoded > 0:
+                    break  # decodable, and the container knows its length
+            if not duration:
+                duration = decoded  # no length in the header (e.g. browser WebM): we decoded it all
+            elif decoded == 0:
+                duration = 0.0
+    except AudioUnreadable:
+        raise
+    except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
+        raise AudioUnreadable(f"{label}: not audio FFmpeg can decode ({_av_reason(exc)}); upload the call "
+                              f"recording as {AUDIO_FORMATS}") from exc
+    if not duration or duration <= 0 or not math.isfinite(duration):
+        raise AudioUnreadable(f"{label}: no audio in it (0 seconds); upload the call recording again "
+                              f"({AUDIO_FORMATS})")
+    return duration
+
+
+def _av_reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return re.sub(r"^\[Errno -?\d+\]\s*", "", text).split(": '/", 1)[0].strip() or type(exc).__name__
+
+
+# --- model -----------------------------------------------------------------------------------------
+
+_models: dict[tuple[Any, ...], WhisperModel] = {}
+_models_lock = threading.Lock()
+
+
+def clear_whisper_cache() -> None:
+    with _models_lock:
+        _models.clear()
+
+
+def _how_to_fix(model: str) -> str:
+    size = model if re.fullmatch(r"(tiny|base|small|medium)(\.en)?|large-v[123]", model or "") else "small"
+    return (
+        "Set CRM_WHISPER_MODEL to a directory holding a CTranslate2 Whisper conversion (model.bin, config.json, "
+        "tokenizer.json, vocabulary.json), made on a machine with hub access by `ct2-transformers-converter "
+        f"--model openai/whisper-{size} --output_dir DIR --copy_files tokenizer.json preprocessor_config.json` "
+        f"(or fetched with `hf download Systran/faster-whisper-{size} --local-dir DIR`) and copied here; or use "
+        "a model name on a machine that reaches the Hugging Face hub, with CRM_WHISPER_DOWNLOAD_ROOT set to where "
+        "the weights should be kept."
+    )
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", "./", "../", "~", "\\")) or bool(re.match(r"^[A-Za-z]:[\\/]", value))
+
+
+def _check_model_dir(directory: Path, setting: str, *, downloaded: bool = False) -> None:
+    missing = [name for name in MODEL_FILES if not (directory / name).is_file()]
+    if not any((directory / name).is_file() for name in VOCABULARY_FILES):
+        missing.append("vocabulary.json (or vocabulary.txt)")
+    if not missing:
+        return
+    if downloaded:
+        raise WhisperModelUnavailable(
+            f"CRM_WHISPER_MODEL={setting!r}: the downloaded copy in {directory} lacks {', '.join(missing)} "
+            f"(an interrupted download?); delete that directory and try again. {_how_to_fix(setting)}")
+    raise WhisperModelUnavailable(
+        f"CRM_WHISPER_MODEL={setting!r} is a directory without {', '.join(missing)}: it is not a complete "
+        f"CTranslate2 Whisper model. {_how_to_fix('small')}")
+
+
+def _hub_unreachable_reason() -> str | None:
+    """None when the hub answers (any HTTP status) within HUB_TIMEOUT_SECONDS, else why not."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        get_session().head(constants.ENDPOINT, timeout=HUB_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"; the reason is reported
+        return f"{constants.ENDPOINT}: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _download(model: str, settings: Settings) -> str:
+    """The local directory of hub model `model` (a size like "small" or "org/repo"), fetched if needed."""
+    from faster_whisper.utils import available_models, download_model
+
+    if "/" not in model and model not in available_models():
+        raise WhisperModelUnavailable(
+            f"CRM_WHISPER_MODEL={model!r} is neither a directory here nor a model name faster-whisper knows "
+            f"({', '.join(available_models())}). {_how_to_fix('small')}")
+    root = str(settings.whisper_download_root) if settings.whisper_download_root else None
+    where = root or "the Hugging Face cache (~/.cache/huggingface)"
+    unreachable = _hub_unreachable_reason()
+    try:
+        return download_model(model, local_files_only=unreachable is not None, cache_dir=root)
+    except Exception as exc:  # noqa: BLE001 - hub errors come as several unrelated types; all mean "no weights"
+        if unreachable is not None:
+            raise WhisperModelUnavailable(
+                f"CRM_WHISPER_MODEL={model!r} names a model on the Hugging Face hub, which is unreachable from "
+                f"this machine ({unreachable}), and no downloaded copy is in {where}. {_how_to_fix(model)}"
+            ) from exc
+        raise WhisperModelUnavailable(
+            f"CRM_WHISPER_MODEL={model!r}: downloading it from the Hugging Face hub into {where} failed "
+            f"({type(exc).__name__}: {str(exc)[:300]}). {_how_to_fix(model)}") from exc
+
+
+def load_whisper(settings: Settings) -> WhisperModel:
+    """The faster-whisper model `settings` name, loaded once per process (per model, device, compute type)."""
+    model = (settings.whisper_model or "").strip()
+    if not model:
+        raise WhisperModelUnavailable(f"CRM_WHISPER_MODEL is empty. {_how_to_fix('small')}")
+    local = Path(model).expanduser()
+    if local.is_dir():
+        _check_model_dir(local, model)
+        stat = (local / "model.bin").stat()
+        key: tuple[Any, ...] = ("dir", str(local.resolve()), stat.st_mtime_ns, stat.st_size)
+    elif _looks_like_path(model):
+        raise WhisperModelUnavailable(f"CRM_WHISPER_MODEL={model!r}: there is no such directory. "
+                                      f"{_how_to_fix('small')}")
+    else:
+        key = ("hub", model, str(settings.whisper_download_root or ""))
+    key += (settings.whisper_device, settings.whisper_compute_type, settings.whisper_cpu_threads)
+
+    with _models_lock:
+        cached = _models.get(key)
+        if cached is not None:
+            return cached
+        started = time.monotonic()
+        directory = str(local) if key[0] == "dir" else _download(model, settings)
+        if key[0] == "hub":
+            _check_model_dir(Path(directory), model, downloaded=True)
+        loaded = _construct(directory, model, settings)
+        wanted, given = loaded.model.n_mels, loaded.feature_extractor.mel_filters.shape[0]
+        if wanted != given:  # large-v3 and turbo take 128 mel bands; without the file faster-whisper makes 80
+            found = ("a preprocessor_config.json saying " + str(given)
+                     if (Path(directory) / "preprocessor_config.json").is_file() else "no preprocessor_config.json")
+            raise WhisperModelUnavailable(
+                f"CRM_WHISPER_MODEL={model!r}: the model takes {wanted} mel bands but {directory} has {found}; "
+                "copy the model's preprocessor_config.json there (`--copy_files tokenizer.json "
+                "preprocessor_config.json` when converting)")
+        log.info("loaded whisper model %s on %s (%s) in %.1f s", model, settings.whisper_device,
+                 settings.whisper_compute_type, time.monotonic() - started)
+        _models[key] = loaded
+        return loaded
+
+
+def _construct(directory: str, model: str, settings: Settings) -> WhisperModel:
+    from faster_whisper import WhisperModel
+
+    try:
+        return WhisperModel(directory, device=settings.whisper_device, compute_type=settings.whisper_compute_type,
+                            cpu_threads=settings.whisper_cpu_threads, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - ctranslate2/tokenizers raise RuntimeError, ValueError, Exception
+        reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+        text = str(exc).lower()
+        if "compute type" in text:
+            raise TranscriptionError(
+                f"CRM_WHISPER_COMPUTE_TYPE={settings.whisper_compute_type!r} does not work on "
+                f"{settings.whisper_device!r} ({reason}); use int8 (CPU) or float16 / int8_float16 (GPU)") from exc
+        if _is_device_error(text):
+            raise _device_error(settings, exc) from exc
+        raise WhisperModelUnavailable(
+            f"CRM_WHISPER_MODEL={model!r}: the model files in {directory} could not be loaded ({reason}); they "
+            f"are damaged or were converted by a newer CTranslate2. {_how_to_fix('small')}") from exc
+
+
+def _is_device_error(text: str) -> bool:
+    text = text.lower()
+    return any(word in text for word in ("device", "cuda", "cublas", "cudnn", "libnv", "gpu"))
+
+
+def _device_error(settings: Settings, exc: BaseException) -> TranscriptionError:
+    return TranscriptionError(
+        f"CRM_WHISPER_DEVICE={settings.whisper_device!r} is not usable here ({type(exc).__name__}: "
+        f"{str(exc)[:300]}); use cpu, or cuda on a machine with an NVIDIA GPU, its driver, and the CUDA 12 "
+        "cuBLAS and cuDNN 9 libraries")
+
+
+def engine_label(settings: Settings) -> str:
+    model = (settings.whisper_model or "").strip()
+    local = Path(model).expanduser()
+    name = local.resolve().name if local.is_dir() else model
+    return f"faster-whisper:{name}"
+
+
+# --- transcription ---------------------------------------------------------------------------------
+
+
+def transcribe(path: Path, settings: Settings, *, progress: Progress | None = None, name: str | None = None,
+               **options: Any) -> TranscriptResult:
+    """Speech to timestamped segments.
+
+    progress(fraction, message) is called as segments come (fraction = audio covered so far, never
+    decreasing, ending at 1.0). `name` is the file's name in messages (the uploaded filename).
+    `options` go to faster-whisper's `WhisperModel.transcribe`, over these defaults: language from
+    CRM_WHISPER_LANGUAGE (None: detected), beam_size 5, vad_filter False. Useful ones:
+    `initial_prompt` / `hotwords` (names of the people and companies on the call help spelling),
+    `beam_size` 1 (about twice as fast on CPU), `max_new_tokens` (a bound per 30 s window),
+    `temperature` (0: greedy, no sampling fallback; deterministic).
+    """
+    path = Path(path)
+    label = name or path.name
+    duration = probe_audio(path, name=label)  # broken audio fails here, before the model loads
+    report = progress or (lambda fraction, message: None)
+    report(0.0, "loading the speech model")
+    model = load_whisper(settings)
+    language = options.pop("language", None) or settings.whisper_language or None
+    if language and language not in model.supported_languages:
+        known = ("this model is English-only: en, or a multilingual model (small, not small.en)"
+                 if model.supported_languages == ["en"] else "a code like en, de, fr, es, pt")
+        raise TranscriptionError(f"CRM_WHISPER_LANGUAGE={language!r} is not a language this speech model knows; "
+                                 f"use {known}, or leave it unset to detect the language")
+
+    import av
+
+    started = time.monotonic()
+    segments: list[Segment] = []
+    done = 0.0
+    try:
+        pieces, info = model.transcribe(str(path), **{"beam_size": 5, "vad_filter": False, **options,
+                                                      "language": language})
+        duration = float(info.duration) or duration
+        report(0.0, f"transcribing {_clock(duration)} of audio")
+        for piece in pieces:
+            start = min(max(float(piece.start), 0.0), duration)
+            end = min(max(float(piece.end), start), duration)
+            text = clean_text(piece.text)
+            if text:
+                segments.append(Segment(start=round(start, 3), end=round(end, 3), text=text))
+            done = max(done, min(end / duration, 1.0))
+            report(done, f"transcribed {_clock(end)} of {_clock(duration)}")
+    except av.FFmpegError as exc:
+        raise AudioUnreadable(f"{label}: the audio could not be decoded ({_av_reason(exc)}); upload the call "
+                              "recording as "
+                              f"{AUDIO_FORMATS}") from exc
+    except RuntimeError as exc:
+        if settings.whisper_device != "cpu" and _is_device_error(str(exc)):
+            # CUDA libraries are loaded on first use, so a GPU without cuBLAS/cuDNN fails here, not at load.
+            raise _device_error(settings, exc) from exc
+        raise
+    report(1.0, f"transcribed {_clock(duration)} in {time.monotonic() - started:.0f} s")
+    return TranscriptResult(
+        text=join_segments(segments), segments=segments, language=info.language, duration_seconds=duration,
+        engine=engine_label(settings),
+        details={"language_probability": round(float(info.language_probability), 3),
+                 "seconds": round(time.monotonic() - started, 2)})
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+__all__ = [
+    "AUDIO_FORMATS", "AudioUnreadable", "Segment", "TranscriptResult", "TranscriptionError",
+    "WhisperModelUnavailable", "clean_text", "clear_whisper_cache", "engine_label", "join_segments",
+    "load_whisper", "probe_audio", "transcribe",
+]

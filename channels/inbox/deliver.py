@@ -1,0 +1,100 @@
+"""Every door of the inbox (SMTP, Mailgun/SendGrid/Postmark webhooks, `crm ingest-email`, the
+API upload) ends here: parse, store once for the forwarding rep, queue the ingestion job.
+
+Nothing half-stored: parsing happens before any write, and the email, its participants,
+attachments and job row commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from channels.inbox import DeliveryResult
+from channels.inbox.mime import MalformedEmail, ParsedEmail, parse_email
+from channels.jobs import submit
+from store.db import get_sessionmaker, unit_of_work
+from store.errors import CRMError
+from store.services import inbox
+from store.services import jobs as job_service
+from store.settings import Settings, get_settings
+
+log = logging.getLogger("crm.inbox")
+
+
+@dataclass
+class Delivered:
+    result: DeliveryResult
+    job_id: str | None = None
+    notes: list[str] | None = None
+
+
+def to_inbound(parsed: ParsedEmail, recipients: list[str], uploaded_by: str | None = None) -> inbox.InboundMessage:
+    """The store's view of a parsed message. `uploaded_by`: a user who uploaded a saved .eml
+    (API, CLI) is its owner; mail that arrives by itself belongs to its sender, the forwarder."""
+    original = parsed.forwarded
+
+    def addr(a: object) -> inbox.InboundAddress:
+        return inbox.InboundAddress(address=a.address, name=a.name)  # type: ignore[attr-defined]
+
+    if original is not None:
+        author, to, cc = original.from_, original.to, original.cc
+        subject, sent_at, text = original.subject or parsed.subject, original.sent_at or parsed.sent_at, original.text
+        original_id = original.message_id
+    else:
+        author, to, cc = parsed.from_, parsed.to, parsed.cc
+        subject, sent_at, text, original_id = parsed.subject, parsed.sent_at, parsed.text, None
+    return inbox.InboundMessage(
+        received_message_id=parsed.message_id, original_message_id=original_id,
+        sender=inbox.InboundAddress(uploaded_by) if uploaded_by else addr(parsed.from_),
+        recipients=recipients or [a.address for a in [*parsed.to, *parsed.cc]], subject=subject, sent_at=sent_at,
+        from_=addr(author) if author is not None else None, to=[addr(a) for a in to], cc=[addr(a) for a in cc],
+        in_reply_to=parsed.in_reply_to, references=list(parsed.references), text=text,
+        html=parsed.html if original is None else None, forward_note=parsed.forward_note,
+        attachments=[inbox.InboundAttachment(filename=a.filename, content_type=a.content_type, data=a.data,
+                                             sha256=a.sha256, text=a.text, error=a.error)
+                     for a in parsed.attachments],
+        warnings=list(parsed.warnings))
+
+
+def deliver(raw: bytes, *, recipients: list[str], mail_from: str = "", provider: str,
+            sessions: sessionmaker[Session] | None = None, settings: Settings | None = None) -> DeliveryResult:
+    """Parse and store one message; queue its ingestion. Never raises: the result says what happened."""
+    try:
+        return deliver_detailed(raw, recipients=recipients, provider=provider, sessions=sessions,
+                                settings=settings).result
+    except Exception as exc:  # noqa: BLE001  (a temporary failure: the sender retries, nothing is lost)
+        log.exception("inbox delivery failed (mail from %s)", mail_from)
+        return DeliveryResult("error", f"temporary failure, try again later ({type(exc).__name__})")
+
+
+def deliver_detailed(raw: bytes, *, recipients: list[str], provider: str, uploaded_by: str | None = None,
+                     sessions: sessionmaker[Session] | None = None,
+                     settings: Settings | None = None) -> Delivered:
+    settings = settings or get_settings()
+    try:
+        parsed = parse_email(raw, max_bytes=settings.inbox_max_bytes, extractor=settings.attachment_extractor)
+    except MalformedEmail as exc:
+        return Delivered(DeliveryResult("invalid", str(exc)))
+    message = to_inbound(parsed, recipients, uploaded_by)
+    try:
+        with unit_of_work(sessions or get_sessionmaker()) as session:
+            stored = inbox.store_message(session, message, raw=raw, files_dir=settings.files_dir, provider=provider)
+            if stored.duplicate:
+                return Delivered(DeliveryResult("duplicate", f"already received: {parsed.message_id}",
+                                                str(stored.email.id)))
+            job = job_service.create(session, workspace_id=stored.actor.workspace_id, kind="ingest_email",
+                                     payload={"email_id": str(stored.email.id)}, requested_by_id=stored.actor.user_id,
+                                     subject=("email", stored.email.id))
+            submit(session, job)
+            email_id, job_id = str(stored.email.id), str(job.id)
+    except inbox.UnknownSender as exc:
+        return Delivered(DeliveryResult("refused", str(exc)))
+    except CRMError as exc:
+        return Delivered(DeliveryResult("invalid", str(exc)))
+    detail = f"stored for {stored.actor.user_id}; proposals follow"
+    if stored.notes:
+        detail += " (" + "; ".join(stored.notes) + ")"
+    return Delivered(DeliveryResult("accepted", detail, email_id), job_id=job_id, notes=stored.notes)

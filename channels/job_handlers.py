@@ -1,0 +1,152 @@
+"""What each kind of background job does.
+
+- `ingest_email`: a stored inbox email -> proposals for its rep, then into memory;
+- `process_call`: a call recording -> transcript (captions parsed, or whisper) -> memory ->
+  proposals citing transcript spans;
+- `reindex`: rebuild the vector memory from SQL.
+
+Each step is safe to run again (a retry after a failure): a transcript already stored is
+not redone, and an ingestion conversation that already exists is not started twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from agents.ingest import message_for, thread_for
+from channels.jobs import JobContext, JobFailed, handler
+from store.db import unit_of_work
+from store.errors import CRMError
+from store.models import CallRecording, Email, Transcript, User
+from store.models.enums import RecordingStatus, Surface
+from store.services.org import actor_for_user
+
+
+def _rep_actor(session: Any, user_id: uuid.UUID | None, surface: Surface) -> Any:
+    user = session.get(User, user_id) if user_id else None
+    if user is None or not user.is_active:
+        raise JobFailed("the rep this belongs to no longer exists or is deactivated; nothing to propose to")
+    return actor_for_user(user, surface)
+
+
+def _propose(ctx: JobContext, kind: str, source_id: uuid.UUID, surface: Surface) -> dict[str, Any]:
+    """Start the ingestion conversation (once) and report what it proposed."""
+    from agents.ingest import build_input
+    from channels.runtime import agent_runner
+
+    runner = agent_runner(ctx.sessions)
+    with unit_of_work(ctx.sessions) as session:
+        actor = _rep_actor(session, ctx.requested_by_id, surface)
+        thread = thread_for(kind, actor.user_id, source_id)
+        if runner.history(thread):  # a retry after the proposals were made
+            return {"thread": thread, "approvals": [str(a.id) for a in runner.pending(actor, thread)],
+                    "message": "proposals already made"}
+        try:
+            message = message_for(build_input(session, actor, kind, source_id))
+        except CRMError as exc:
+            raise JobFailed(str(exc)) from exc
+    turn = runner.send(actor=actor, thread_id=thread, text=message, source=kind,
+                       source_ref={f"{kind}_id": str(source_id)})
+    return {"thread": thread, "approvals": [str(a.id) for a in turn.proposals], "replies": turn.replies,
+            "message": f"{len(turn.proposals)} proposal(s) for review"}
+
+
+def _index(ctx: JobContext, kind: str, source_id: uuid.UUID) -> None:
+    from memory import get_memory
+
+    memory = get_memory()
+    with unit_of_work(ctx.sessions) as session:
+        if kind == "email":
+            memory.index_email(session, source_id)
+        else:
+            memory.index_call(session, source_id)
+
+
+@handler("ingest_email")
+def ingest_email(ctx: JobContext) -> dict[str, Any]:
+    email_id = uuid.UUID(ctx.payload["email_id"])
+    with unit_of_work(ctx.sessions) as session:
+        if session.get(Email, email_id) is None:
+            raise JobFailed(f"email {email_id} no longer exists")
+    ctx.progress(0.1, "reading the email")
+    result = _propose(ctx, "email", email_id, Surface.email)
+    ctx.progress(0.8, "adding it to memory")
+    _index(ctx, "email", email_id)
+    return result
+
+
+@handler("process_call")
+def process_call(ctx: JobContext) -> dict[str, Any]:
+    recording_id = uuid.UUID(ctx.payload["call_recording_id"])
+    with unit_of_work(ctx.sessions) as session:
+        rec = session.get(CallRecording, recording_id)
+        if rec is None:
+            raise JobFailed(f"call recording {recording_id} no longer exists")
+        done = session.scalar(select(Transcript.id).where(Transcript.call_recording_id == recording_id))
+        path, filename, content_type = Path(rec.storage_path or ""), rec.filename, rec.content_type
+    if done is None:
+        _transcribe(ctx, recording_id, path, filename, content_type)
+    ctx.progress(0.85, "adding the transcript to memory")
+    _index(ctx, "call", recording_id)
+    ctx.progress(0.9, "proposing updates")
+    return _propose(ctx, "call", recording_id, Surface.call)
+
+
+def _transcribe(ctx: JobContext, recording_id: uuid.UUID, path: Path, filename: str,
+                content_type: str | None) -> None:
+    from channels.calls.captions import is_caption_file, parse_captions
+    from channels.calls.transcribe import TranscriptionError, transcribe
+
+    _set_status(ctx, recording_id, RecordingStatus.transcribing, None)
+    try:
+        if not path.is_file():
+            raise JobFailed(f"the uploaded file for {filename} is missing from storage ({path}); upload it again")
+        if is_caption_file(filename, content_type):
+            ctx.progress(0.1, "reading the transcript file")
+            result = parse_captions(filename, path.read_bytes())
+        else:
+            ctx.progress(0.02, "loading the speech model")
+            result = transcribe(path, ctx.settings, progress=lambda f, m: ctx.progress(0.05 + 0.75 * f, m),
+                                name=filename)
+    except (TranscriptionError, JobFailed) as exc:
+        # The file is stored under its hash; the user knows it by the name they uploaded.
+        message = str(exc).replace(str(path), filename)
+        message = message if message.startswith(filename) else f"{filename}: {message}"
+        _set_status(ctx, recording_id, RecordingStatus.failed, message)
+        raise JobFailed(message) from exc
+    except Exception as exc:
+        _set_status(ctx, recording_id, RecordingStatus.failed, f"unexpected error: {exc}")
+        raise
+    with unit_of_work(ctx.sessions) as session:
+        rec = session.get(CallRecording, recording_id)
+        assert rec is not None
+        segments = [{k: v for k, v in {"start": s.start, "end": s.end, "speaker": s.speaker, "text": s.text}.items()
+                     if v is not None} for s in result.segments]
+        session.add(Transcript(workspace_id=rec.workspace_id, call_recording_id=rec.id, language=result.language,
+                               text=result.text, segments=segments, engine=result.engine[:100]))
+        rec.status = RecordingStatus.transcribed
+        rec.error = None
+        if result.duration_seconds:
+            rec.duration_seconds = round(result.duration_seconds)
+
+
+def _set_status(ctx: JobContext, recording_id: uuid.UUID, status: RecordingStatus, error: str | None) -> None:
+    with unit_of_work(ctx.sessions) as session:
+        rec = session.get(CallRecording, recording_id)
+        if rec is not None:
+            rec.status = status
+            rec.error = error[:2000] if error else None
+
+
+@handler("reindex")
+def reindex(ctx: JobContext) -> dict[str, Any]:
+    from memory import get_memory
+
+    counts = get_memory().reindex(ctx.sessions, workspace_id=ctx.workspace_id,
+                                  progress=lambda done, total: ctx.progress(done / max(total, 1),
+                                                                            f"{done}/{total} records"))
+    return {"counts": counts, "message": "memory rebuilt"}

@@ -1,0 +1,289 @@
+"""Mail that reached the inbox: who forwarded it, which records it is about, stored once.
+
+Storing the message is not a CRM change anybody must approve: it is the rep's own input
+(they forwarded it), like a chat message. What the CRM should *do* with it (log an
+activity, add a contact, move a deal, create a task) is proposed by the ingestion agent
+and approved by that rep.
+
+Rules:
+- the forwarder is the outer From; it must be an active user of the workspace, or the
+  message is refused and nothing of it is kept;
+- idempotent on Message-ID: the customer's own (a forward as attachment carries it), else
+  the received message's; the same email twice is one email;
+- participants match contacts by address, companies by domain, skipping free-mail
+  domains and the workspace's own; only records the forwarder can read are linked;
+- `inbox+<deal id>@...` links the email to that deal (if the forwarder can read it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store import audit, events
+from store.actor import Actor
+from store.errors import ValidationFailed
+from store.import_formats import FREE_MAIL
+from store.models import Company, Contact, Deal, Email, EmailAttachment, EmailParticipant, User, Workspace
+from store.models.enums import AuditAction, Direction, EmailParticipantRole, Surface
+from store.permissions import owner_readable
+from store.services.org import actor_for_user
+
+
+@dataclass
+class InboundAddress:
+    address: str
+    name: str | None = None
+
+
+@dataclass
+class InboundAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+    sha256: str
+    text: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class InboundMessage:
+    """A received message, with the customer's message recovered from a forward where there was one."""
+
+    received_message_id: str
+    original_message_id: str | None
+    sender: InboundAddress  # who sent it to the inbox (the forwarding rep)
+    recipients: list[str]  # envelope / To addresses that reached the inbox (for inbox+<deal>@)
+    subject: str
+    sent_at: datetime | None
+    from_: InboundAddress | None  # the customer message's author
+    to: list[InboundAddress] = field(default_factory=list)
+    cc: list[InboundAddress] = field(default_factory=list)
+    in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
+    text: str = ""
+    html: str | None = None
+    forward_note: str = ""
+    attachments: list[InboundAttachment] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class UnknownSender(Exception):
+    """The message did not come from a user of this CRM: nothing of it is stored."""
+
+
+@dataclass
+class Stored:
+    email: Email
+    actor: Actor
+    duplicate: bool
+    notes: list[str] = field(default_factory=list)  # what the rep should know (unreadable deal route, ...)
+
+
+def find_sender(session: Session, address: str, workspace: Workspace | None = None) -> User:
+    """The active user who sent this, in `workspace` or, when not given, in exactly one workspace."""
+    query = select(User).where(func.lower(User.email) == address.strip().lower(), User.is_active.is_(True))
+    if workspace is not None:
+        query = query.where(User.workspace_id == workspace.id)
+    users = list(session.scalars(query.limit(2)))
+    if len(users) != 1:
+        why = "is not a user of this CRM" if not users else "is a user of several workspaces"
+        raise UnknownSender(
+            f"{address} {why}: only CRM users can send mail to the inbox. Forward from the address you "
+            "sign in with, or ask an admin to add you (`crm user add`).")
+    return users[0]
+
+
+_ROUTE = re.compile(r"^[^@+]+\+([^@]+)@", re.IGNORECASE)
+
+
+def routed_deal_id(recipients: list[str]) -> str | None:
+    """'inbox+0193...@crm.example' -> '0193...' (the first routed recipient)."""
+    for address in recipients:
+        m = _ROUTE.match(address.strip())
+        if m:
+            return m.group(1)
+    return None
+
+
+def _domain_of(address: str) -> str:
+    return address.rsplit("@", 1)[-1].lower() if "@" in address else ""
+
+
+def store_message(session: Session, msg: InboundMessage, *, raw: bytes, files_dir: Path, provider: str,
+                  workspace: Workspace | None = None) -> Stored:
+    """Store an inbound message for its forwarder (UnknownSender if there is none)."""
+    user = find_sender(session, msg.sender.address, workspace)
+    actor = actor_for_user(user, Surface.email)
+    ws = session.get(Workspace, user.workspace_id)
+    assert ws is not None
+    key = (msg.original_message_id or msg.received_message_id)[:998]
+    existing = session.scalar(select(Email).where(Email.workspace_id == ws.id, Email.message_id == key))
+    if existing is not None:
+        return Stored(existing, actor, duplicate=True)
+
+    notes: list[str] = []
+    deal_id = _route(session, actor, msg.recipients, notes)
+    own = {d.lower() for d in (ws.own_domains or [])}
+    author = msg.from_ or msg.sender
+    direction = (Direction.outbound if author.address.lower() == user.email.lower() or _domain_of(author.address)
+                 in own else Direction.inbound)
+    raw_path = _keep(files_dir / "emails", raw, ".eml")
+    email = Email(
+        workspace_id=ws.id, owner_id=user.id, message_id=key, in_reply_to=msg.in_reply_to,
+        thread_key=(msg.references[0] if msg.references else msg.in_reply_to or key)[:998],
+        subject=msg.subject[:998], sent_at=msg.sent_at, direction=direction, from_address=author.address[:320],
+        body_text=msg.text, body_html=msg.html, deal_id=deal_id, source=f"inbox:{provider}"[:32],
+        raw_path=str(raw_path), forward_note=msg.forward_note or None,
+    )
+    session.add(email)
+    session.flush()
+    _participants(session, actor, email, msg, own)
+    for att in msg.attachments:
+        path = _keep(files_dir / "attachments", att.data, Path(att.filename).suffix[:10])
+        session.add(EmailAttachment(
+            workspace_id=ws.id, email_id=email.id, filename=att.filename[:500] or "attachment",
+            content_type=att.content_type[:200], size_bytes=len(att.data), sha256=att.sha256,
+            storage_path=str(path), text=att.text, error=att.error[:1000] if att.error else None))
+    session.flush()
+    audit.record(session, actor, action=AuditAction.create, entity_type="email", entity_id=email.id,
+                 after=audit.snapshot(email) | {"attachments": len(msg.attachments), "provider": provider},
+                 note=f"received by the inbox ({provider})")
+    events.emit(session, "email", email.id, "created", ws.id)
+    return Stored(email, actor, duplicate=False, notes=notes + list(msg.warnings))
+
+
+def _route(session: Session, actor: Actor, recipients: list[str], notes: list[str]) -> uuid.UUID | None:
+    token = routed_deal_id(recipients)
+    if token is None:
+        return None
+    try:
+        deal_id = uuid.UUID(token)
+    except ValueError:
+        notes.append(f"inbox+{token}@: '{token}' is not a deal id; the email was kept without a deal")
+        return None
+    deal = session.scalar(select(Deal.id).where(Deal.id == deal_id, Deal.workspace_id == actor.workspace_id,
+                                                owner_readable(actor, Deal.owner_id)))
+    if deal is None:
+        notes.append(f"inbox+{token}@: no deal with that id that you can see; the email was kept without a deal")
+    return deal
+
+
+def _participants(session: Session, actor: Actor, email: Email, msg: InboundMessage, own: set[str]) -> None:
+    people: list[tuple[EmailParticipantRole, InboundAddress]] = []
+    if msg.from_ is not None:
+        people.append((EmailParticipantRole.sender, msg.from_))
+    people += [(EmailParticipantRole.to, a) for a in msg.to] + [(EmailParticipantRole.cc, a) for a in msg.cc]
+    seen: set[tuple[str, str]] = set()
+    addresses = {a.address.lower() for _, a in people}
+    contacts = {c.email: c for c in session.scalars(select(Contact).where(
+        Contact.workspace_id == actor.workspace_id, Contact.email.in_(addresses),
+        owner_readable(actor, Contact.owner_id)))} if addresses else {}
+    for role, person in people:
+        address = person.address.lower()
+        if (role.value, address) in seen or _is_inbox(address):
+            continue
+        seen.add((role.value, address))
+        contact = contacts.get(address)
+        session.add(EmailParticipant(workspace_id=email.workspace_id, email_id=email.id, role=role,
+                                     address=address[:320], name=(person.name or None) and person.name[:300],
+                                     contact_id=contact.id if contact else None))
+
+
+def _is_inbox(address: str) -> bool:
+    from store.settings import get_settings
+
+    inbox = get_settings().inbox_address.lower()
+    local, _, domain = inbox.partition("@")
+    a_local, _, a_domain = address.partition("@")
+    return a_domain == domain and (a_local == local or a_local.startswith(local + "+"))
+
+
+def companies_for(session: Session, actor: Actor, addresses: list[str], own: set[str]) -> list[Company]:
+    """Companies whose domain matches these addresses (not free-mail, not our own), readable by actor."""
+    domains = {_domain_of(a) for a in addresses} - FREE_MAIL - own - {""}
+    if not domains:
+        return []
+    return list(session.scalars(select(Company).where(
+        Company.workspace_id == actor.workspace_id, Company.domain.in_(domains),
+        owner_readable(actor, Company.owner_id)).order_by(Company.created_at)))
+
+
+def _keep(folder: Path, data: bytes, suffix: str) -> Path:
+    """Content-addressed file: the same bytes twice are one file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9.]", "", suffix)[:10]
+    path = folder / f"{hashlib.sha256(data).hexdigest()}{safe}"
+    if not path.exists():
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+def check_size(raw: bytes, limit: int) -> None:
+    if len(raw) > limit:
+        raise ValidationFailed(f"the message is {len(raw) // 1024} KiB; the inbox takes at most {limit // 1024} KiB "
+                               "(CRM_INBOX_MAX_BYTES)")
+
+
+def participants_of(session: Session, email_id: uuid.UUID) -> list[EmailParticipant]:
+    return list(session.scalars(select(EmailParticipant).where(EmailParticipant.email_id == email_id)
+                                .order_by(EmailParticipant.id)))
+
+
+def attachments_of(session: Session, email_id: uuid.UUID) -> list[EmailAttachment]:
+    return list(session.scalars(select(EmailAttachment).where(EmailAttachment.email_id == email_id)
+                                .order_by(EmailAttachment.id)))
+
+
+def open_deals_of(session: Session, actor: Actor, company_ids: list[uuid.UUID]) -> list[Deal]:
+    from store.models import Stage
+    from store.models.enums import StageKind
+
+    if not company_ids:
+        return []
+    return list(session.scalars(
+        select(Deal).join(Stage, Stage.id == Deal.stage_id)
+        .where(Deal.workspace_id == actor.workspace_id, Deal.company_id.in_(company_ids),
+               Stage.kind == StageKind.open, owner_readable(actor, Deal.owner_id))
+        .order_by(Deal.updated_at.desc()).limit(5)))
+
+
+def summary(email: Email) -> dict[str, Any]:
+    return {"id": str(email.id), "subject": email.subject, "message_id": email.message_id,
+            "sent_at": email.sent_at.isoformat() if email.sent_at else None}
+
+
+def seen_token(session: Session, provider: str, token: str) -> bool:
+    """True if this webhook token was accepted before; otherwise remember it (a replay is then refused)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from store.models import InboundToken
+
+    if session.scalar(select(InboundToken.id).where(InboundToken.provider == provider,
+                                                    InboundToken.token == token[:200])) is not None:
+        return True
+    try:
+        with session.begin_nested():
+            session.add(InboundToken(provider=provider, token=token[:200]))
+    except IntegrityError:  # the same token at the same moment: the other request has it
+        return True
+    return False
+
+
+def forget_token(session: Session, provider: str, token: str) -> None:
+    """Undo `seen_token` for a delivery that failed for a temporary reason (the provider retries)."""
+    from sqlalchemy import delete
+
+    from store.models import InboundToken
+
+    session.execute(delete(InboundToken).where(InboundToken.provider == provider, InboundToken.token == token[:200]))
