@@ -103,6 +103,10 @@ def setup(no_demo: Annotated[bool, typer.Option("--no-demo", help="Never load de
             tokens_file.write_text(json.dumps(tokens, indent=2))
             os.chmod(tokens_file, 0o600)
         users = session.scalars(select(User).where(User.workspace_id == ws.id).order_by(User.role, User.name)).all()
+    if empty and not no_demo:  # the demo's notes and emails into memory, so recall and briefs cite them
+        from channels.cli_ingest import reindex_cmd
+
+        reindex_cmd(workspace=ws.slug)
     console.print(f"[green]ready[/green]: workspace '{ws.slug}' in {settings.resolved_database_url}")
     if tokens_file.exists():
         tokens = json.loads(tokens_file.read_text())

@@ -204,7 +204,7 @@ def brief_cmd(
                 {"kind": kind, "id": str(record_id)}))
         except CRMError as exc:
             _fail(str(exc))
-    console.print(text, markup=False, highlight=False)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def reindex_cmd(workspace: WorkspaceOpt = None) -> None:

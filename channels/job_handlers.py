@@ -58,12 +58,8 @@ def _propose(ctx: JobContext, kind: str, source_id: uuid.UUID, surface: Surface)
 def _index(ctx: JobContext, kind: str, source_id: uuid.UUID) -> None:
     from memory import get_memory
 
-    memory = get_memory()
-    with unit_of_work(ctx.sessions) as session:
-        if kind == "email":
-            memory.index_email(session, source_id)
-        else:
-            memory.index_call(session, source_id)
+    # Reads SQL in its own short session, then embeds with none open (SQLite has one write lock).
+    get_memory().index_from(ctx.sessions, kind, source_id)
 
 
 @handler("ingest_email")

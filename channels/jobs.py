@@ -67,6 +67,7 @@ def run_job(job_id: uuid.UUID, *, sessions: sessionmaker[Session] | None = None,
     """Claim and run one job. Returns the finished row, or None if it was not there to claim."""
     sessions = sessions or get_sessionmaker()
     settings = settings or get_settings()
+    load_handlers()
     with unit_of_work(sessions) as session:
         job = job_service.claim(session, job_id)
         if job is None:
@@ -171,7 +172,6 @@ def celery_app(settings: Settings) -> Any:
 
     @app.task(name="crm.run_job")
     def _run(job_id: str) -> str | None:
-        load_handlers()
         job = run_job(uuid.UUID(job_id), settings=settings)
         return job.status.value if job else None
 

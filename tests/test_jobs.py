@@ -116,11 +116,14 @@ def test_celery_worker_runs_a_call_job_from_redis(cli_env: Path, tmp_path: Path,
         ws = create_workspace(session, name="Celery Co", slug=get_settings().default_workspace)
         priya = f.user(session, ws, role=Role.rep, name="Priya Raman")
         actor = actor_for_user(priya, Surface.api)
+        deal = f.create(session, actor, "deal", name="Sync deal")
+        deal_id = deal.id
     previous = set_queue(None)  # get_queue() now builds the Celery queue from CRM_BROKER_URL
     try:
         with unit_of_work() as session:
             up = upload_call(session, actor, filename="sync.vtt", content_type="text/vtt",
-                             data=b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Ines>We will sign by Friday.\n")
+                             data=b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Ines>We will sign by Friday.\n",
+                             deal_id=deal_id)
             job_id = up.job.id
     finally:
         set_queue(previous)

@@ -80,7 +80,7 @@ def retry(session: Session, *, actor: Actor, job_id: uuid.UUID) -> Job:
     if job.requested_by_id not in (None, actor.user_id) and actor.role == Role.rep:
         raise PermissionDenied("only the person who started this job, their manager or an admin can retry it")
     moved = session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.failed)
-                            .values(status=JobStatus.queued, message="queued again", progress=0.0)
+                            .values(status=JobStatus.queued, message="queued again", progress=0.0, error=None)
                             .execution_options(synchronize_session=False)).rowcount
     if not moved:
         raise Conflict(f"job {job_id} is {job.status.value}; only a failed job can be retried")
