@@ -194,6 +194,9 @@ def brief_cmd(
             if not hits:
                 _fail(f"no company or deal named {record!r} that you can see")
             exact = [h for h in hits if h.label.lower() == record.lower()]
+            companies = [h for h in hits if h.kind == "company"]
+            if not exact and len(companies) == 1:  # "Borealis": the company (its brief covers its deals)
+                exact = companies
             if len(exact) != 1 and len(hits) > 1:
                 names = ", ".join(f"{h.kind} {h.label}" for h in hits)
                 _fail(f"{record!r} could be: {names}; be more specific or give the id")

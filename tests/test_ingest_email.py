@@ -123,6 +123,7 @@ def test_the_same_email_twice_is_stored_and_logged_once(session, crm, ingestion)
     priya = crm["w"].priya
     raw = forward(priya.email, body=CISO_BODY, message_id="<same-forward@mail.acme-sales.example>")
     first = deliver(raw, recipients=["inbox@crm.example"], provider="test", sessions=ingestion.sessions)
+    ingestion.wait()  # the job's thread shares the test's one connection: one at a time
     again = deliver(raw, recipients=["inbox@crm.example"], provider="test", sessions=ingestion.sessions)
     ingestion.wait()
     assert (first.status, again.status) == ("accepted", "duplicate")
@@ -230,6 +231,7 @@ def test_smtp_listener_receives_mail_from_smtplib_and_it_becomes_proposals(sessi
         with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
             refused = client.sendmail(priya.email, ["inbox@crm.example"], forward(priya.email, body=CISO_BODY))
         assert refused == {}
+        ingestion.wait()  # the job's thread shares the test's one connection: one at a time
         with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client, pytest.raises(smtplib.SMTPDataError) as e:
             client.sendmail("x@elsewhere.example", ["inbox@crm.example"], forward("x@elsewhere.example", body="hi"))
         assert e.value.smtp_code == 550 and b"not a user" in e.value.smtp_error
@@ -262,3 +264,27 @@ def test_api_upload_of_a_saved_email_and_the_job_is_visible(session, app, crm, i
         assert bad.status_code == 422 and "From" in bad.json()["message"]
         # Another rep cannot see Priya's job.
         assert f.api(session, client, crm["w"].eve).get(f"/jobs/{r.json()['job_id']}").status_code == 404
+
+
+def test_brief_quotes_promises_and_risks_from_memory_with_citations(session, crm, ingestion) -> None:
+    """Priya's 08:50 brief: what she promised and what worries the customer, each cited."""
+    from tools import TOOLS, ToolContext
+
+    priya = crm["w"].priya
+    body = ("Hi Priya,\n\nThanks for the demo. We are concerned about data residency for the telematics data.\n\n"
+            "Ines\n")
+    reply = ("Hi Ines,\n\nI will send the data residency whitepaper by Friday.\n\nPriya\n\n"
+             "On Fri, 20 Nov 2026 at 09:00, Ines Duarte <ines@borealis.example> wrote:\n> " + body)
+    for raw in (forward(priya.email, body=body, subject="Data residency"),
+                forward(priya.email, body=reply, subject="Re: Data residency")):
+        assert deliver(raw, recipients=["inbox@crm.example"], provider="test",
+                       sessions=ingestion.sessions).status == "accepted"
+        ingestion.wait()  # the job's thread shares the test's one connection: one at a time
+    session.expire_all()
+    ctx = ToolContext(actor=f.actor(priya, Surface.web), session=session)
+    brief = TOOLS["brief"].run(ctx, TOOLS["brief"].parse({"kind": "company", "id": str(crm["company"].id)}))
+    promised = brief.split("What was promised:")[1].split("Risks:")[0]
+    assert "I will send the data residency whitepaper by Friday." in promised and "[email 2026-11-20" in promised
+    risks = brief.split("Risks:")[1].split("Sources")[0]
+    assert "concerned about data residency" in risks
+    assert "Sources (from memory):" in brief
