@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -307,12 +306,6 @@ class IngestBrain:
             return AIMessage(content=f"Nothing to propose from {inp.title!r}: {summarize(inp)[:300]}")
         return AIMessage(content="", tool_calls=calls)
 
-
-def describe_input(inp: IngestInput) -> dict[str, Any]:
-    """For job results and debugging: the input without its full texts."""
-    data = asdict(inp)
-    data["passages"] = [{"locator": p.locator, "chars": len(p.text)} for p in inp.passages]
-    return data
 
 
 __all__ = ["INGEST_SOURCES", "IngestBrain", "build_input", "locate", "message_for", "render", "thread_for"]

@@ -13,13 +13,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from memory.sync import MEMORY_KINDS
 from store.events import RecordEvent, subscribe
 from store.settings import Settings
 
 log = logging.getLogger("crm.background")
 
-# Record kinds whose text lives in memory.
-MEMORY_KINDS = {"note", "email", "call_recording", "transcript"}
 
 
 @dataclass

@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -75,7 +75,3 @@ def _after_commit(session: Session) -> None:
 def _after_rollback(session: Session) -> None:
     session.info.pop(_KEY, None)
 
-
-def pending(session: Session) -> list[Any]:
-    """Events emitted in the open transaction (for tests and debugging)."""
-    return list(session.info.get(_KEY, []))

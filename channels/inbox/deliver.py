@@ -28,7 +28,6 @@ log = logging.getLogger("crm.inbox")
 class Delivered:
     result: DeliveryResult
     job_id: str | None = None
-    notes: list[str] | None = None
 
 
 def to_inbound(parsed: ParsedEmail, recipients: list[str], uploaded_by: str | None = None) -> inbox.InboundMessage:
@@ -81,7 +80,8 @@ def deliver_detailed(raw: bytes, *, recipients: list[str], provider: str, upload
     message = to_inbound(parsed, recipients, uploaded_by)
     try:
         with unit_of_work(sessions or get_sessionmaker()) as session:
-            stored = inbox.store_message(session, message, raw=raw, files_dir=settings.files_dir, provider=provider)
+            stored = inbox.store_message(session, message, raw=raw, files_dir=settings.files_dir, provider=provider,
+                                         inbox_address=settings.inbox_address)
             if stored.duplicate:
                 return Delivered(DeliveryResult("duplicate", f"already received: {parsed.message_id}",
                                                 str(stored.email.id)))
@@ -97,4 +97,4 @@ def deliver_detailed(raw: bytes, *, recipients: list[str], provider: str, upload
     detail = f"stored for {stored.actor.user_id}; proposals follow"
     if stored.notes:
         detail += " (" + "; ".join(stored.notes) + ")"
-    return Delivered(DeliveryResult("accepted", detail, email_id), job_id=job_id, notes=stored.notes)
+    return Delivered(DeliveryResult("accepted", detail, email_id), job_id=job_id)

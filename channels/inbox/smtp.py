@@ -32,6 +32,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from channels.inbox.types import DeliveryResult
+from store.services.inbox import is_inbox_address
 
 log = logging.getLogger("crm.inbox.smtp")
 
@@ -47,14 +48,7 @@ _REPLIES = {
 }
 
 
-def is_inbox_recipient(address: str, inbox_address: str) -> bool:
-    """'inbox@crm.example' or 'inbox+deal-42@crm.example' for inbox_address 'inbox@crm.example'."""
-    local, _, domain = (address or "").strip().strip("<>").rpartition("@")
-    inbox_local, _, inbox_domain = inbox_address.strip().rpartition("@")
-    if not local or domain.lower() != inbox_domain.lower():
-        return False
-    local = local.lower()
-    return local == inbox_local.lower() or local.startswith(inbox_local.lower() + "+")
+is_inbox_recipient = is_inbox_address  # one rule for the listener and the store
 
 
 def smtp_reply(result: DeliveryResult) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 import uuid
 from pathlib import Path
 
@@ -11,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from store.actor import Actor
 from store.errors import ValidationFailed
+from store.files import keep
 from store.models import CallRecording
 from store.services import crud
 from store.services.engagement import call_recordings
@@ -35,14 +34,8 @@ def store_recording(session: Session, actor: Actor, *, filename: str, content_ty
         raise ValidationFailed(f"{filename} is empty (0 bytes); upload the recording again", field="file")
     if len(data) > max_bytes:
         raise ValidationFailed(f"{filename} is larger than {max_bytes // (1024 * 1024)} MiB", field="file")
-    digest = hashlib.sha256(data).hexdigest()
-    folder = files_dir / "calls"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}{re.sub(r'[^a-z0-9.]', '', suffix)}"
-    if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+    path = keep(files_dir / "calls", data, suffix)
+    digest = path.name.split(".")[0]
     return crud.create(session, call_recordings, actor=actor, data={
         "filename": Path(filename).name[:500], "content_type": (content_type or "")[:200] or None,
         "size_bytes": len(data), "sha256": digest, "storage_path": str(path), "contact_id": contact_id,

@@ -17,20 +17,18 @@ Rules:
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store import audit, events
 from store.actor import Actor
-from store.errors import ValidationFailed
+from store.files import keep
 from store.import_formats import FREE_MAIL
 from store.models import Company, Contact, Deal, Email, EmailAttachment, EmailParticipant, User, Workspace
 from store.models.enums import AuditAction, Direction, EmailParticipantRole, Surface
@@ -119,7 +117,7 @@ def _domain_of(address: str) -> str:
 
 
 def store_message(session: Session, msg: InboundMessage, *, raw: bytes, files_dir: Path, provider: str,
-                  workspace: Workspace | None = None) -> Stored:
+                  inbox_address: str, workspace: Workspace | None = None) -> Stored:
     """Store an inbound message for its forwarder (UnknownSender if there is none)."""
     user = find_sender(session, msg.sender.address, workspace)
     actor = actor_for_user(user, Surface.email)
@@ -136,7 +134,7 @@ def store_message(session: Session, msg: InboundMessage, *, raw: bytes, files_di
     author = msg.from_ or msg.sender
     direction = (Direction.outbound if author.address.lower() == user.email.lower() or _domain_of(author.address)
                  in own else Direction.inbound)
-    raw_path = _keep(files_dir / "emails", raw, ".eml")
+    raw_path = keep(files_dir / "emails", raw, ".eml")
     email = Email(
         workspace_id=ws.id, owner_id=user.id, message_id=key, in_reply_to=msg.in_reply_to,
         thread_key=(msg.references[0] if msg.references else msg.in_reply_to or key)[:998],
@@ -146,9 +144,9 @@ def store_message(session: Session, msg: InboundMessage, *, raw: bytes, files_di
     )
     session.add(email)
     session.flush()
-    _participants(session, actor, email, msg, own)
+    _participants(session, actor, email, msg, inbox_address)
     for att in msg.attachments:
-        path = _keep(files_dir / "attachments", att.data, Path(att.filename).suffix[:10])
+        path = keep(files_dir / "attachments", att.data, Path(att.filename).suffix)
         session.add(EmailAttachment(
             workspace_id=ws.id, email_id=email.id, filename=att.filename[:500] or "attachment",
             content_type=att.content_type[:200], size_bytes=len(att.data), sha256=att.sha256,
@@ -177,7 +175,7 @@ def _route(session: Session, actor: Actor, recipients: list[str], notes: list[st
     return deal
 
 
-def _participants(session: Session, actor: Actor, email: Email, msg: InboundMessage, own: set[str]) -> None:
+def _participants(session: Session, actor: Actor, email: Email, msg: InboundMessage, inbox_address: str) -> None:
     people: list[tuple[EmailParticipantRole, InboundAddress]] = []
     if msg.from_ is not None:
         people.append((EmailParticipantRole.sender, msg.from_))
@@ -189,7 +187,7 @@ def _participants(session: Session, actor: Actor, email: Email, msg: InboundMess
         owner_readable(actor, Contact.owner_id)))} if addresses else {}
     for role, person in people:
         address = person.address.lower()
-        if (role.value, address) in seen or _is_inbox(address):
+        if (role.value, address) in seen or is_inbox_address(address, inbox_address):
             continue
         seen.add((role.value, address))
         contact = contacts.get(address)
@@ -198,13 +196,14 @@ def _participants(session: Session, actor: Actor, email: Email, msg: InboundMess
                                      contact_id=contact.id if contact else None))
 
 
-def _is_inbox(address: str) -> bool:
-    from store.settings import get_settings
-
-    inbox = get_settings().inbox_address.lower()
-    local, _, domain = inbox.partition("@")
-    a_local, _, a_domain = address.partition("@")
-    return a_domain == domain and (a_local == local or a_local.startswith(local + "+"))
+def is_inbox_address(address: str, inbox_address: str) -> bool:
+    """'inbox@crm.example' or 'inbox+deal-42@crm.example' for inbox_address 'inbox@crm.example'."""
+    local, _, domain = (address or "").strip().strip("<>").rpartition("@")
+    inbox_local, _, inbox_domain = inbox_address.strip().rpartition("@")
+    if not local or domain.lower() != inbox_domain.lower():
+        return False
+    local = local.lower()
+    return local == inbox_local.lower() or local.startswith(inbox_local.lower() + "+")
 
 
 def companies_for(session: Session, actor: Actor, addresses: list[str], own: set[str]) -> list[Company]:
@@ -217,22 +216,6 @@ def companies_for(session: Session, actor: Actor, addresses: list[str], own: set
         owner_readable(actor, Company.owner_id)).order_by(Company.created_at)))
 
 
-def _keep(folder: Path, data: bytes, suffix: str) -> Path:
-    """Content-addressed file: the same bytes twice are one file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9.]", "", suffix)[:10]
-    path = folder / f"{hashlib.sha256(data).hexdigest()}{safe}"
-    if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return path
-
-
-def check_size(raw: bytes, limit: int) -> None:
-    if len(raw) > limit:
-        raise ValidationFailed(f"the message is {len(raw) // 1024} KiB; the inbox takes at most {limit // 1024} KiB "
-                               "(CRM_INBOX_MAX_BYTES)")
 
 
 def participants_of(session: Session, email_id: uuid.UUID) -> list[EmailParticipant]:
@@ -257,10 +240,6 @@ def open_deals_of(session: Session, actor: Actor, company_ids: list[uuid.UUID]) 
                Stage.kind == StageKind.open, owner_readable(actor, Deal.owner_id))
         .order_by(Deal.updated_at.desc()).limit(5)))
 
-
-def summary(email: Email) -> dict[str, Any]:
-    return {"id": str(email.id), "subject": email.subject, "message_id": email.message_id,
-            "sent_at": email.sent_at.isoformat() if email.sent_at else None}
 
 
 def seen_token(session: Session, provider: str, token: str) -> bool:

@@ -102,7 +102,3 @@ def interrupted(session: Session) -> list[uuid.UUID]:
 def queued(session: Session) -> list[uuid.UUID]:
     return list(session.scalars(select(Job.id).where(Job.status == JobStatus.queued).order_by(Job.created_at)))
 
-
-def latest_for(session: Session, subject_type: str, subject_id: uuid.UUID) -> Job | None:
-    return session.scalar(select(Job).where(Job.subject_type == subject_type, Job.subject_id == subject_id)
-                          .order_by(Job.created_at.desc()).limit(1))
