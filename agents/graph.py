@@ -76,10 +76,11 @@ def agent(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                                        "Please rephrase or split the request.")]}
     brain = runtime.context.brain
     if isinstance(brain, RemoteBrain):  # an LLM: read what it needs, then call it with no transaction open
-        with unit_of_work(runtime.context.sessions) as session:
+        with unit_of_work(runtime.context.sessions, readonly=True) as session:
             system = brain.prepare(_tool_ctx(runtime, session))
         return {"messages": [brain.complete(system, state["messages"])]}
-    with unit_of_work(runtime.context.sessions) as session:  # the offline model looks names up as it goes
+    # The offline model looks names up as it goes (reads only).
+    with unit_of_work(runtime.context.sessions, readonly=True) as session:
         reply = brain.respond(state["messages"], _tool_ctx(runtime, session))
     return {"messages": [reply]}
 
@@ -95,13 +96,20 @@ def tools(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         args = dict(call["args"])
         quote = args.pop(EVIDENCE_ARG, None)
         evidence = [_evidence(runtime.context, human, quote if isinstance(quote, str) else None)]
-        with unit_of_work(runtime.context.sessions) as session:
+        artifact = None
+        # A read tool reads (on SQLite without the write lock, so a slow one blocks nobody);
+        # a write tool stores its proposal.
+        with unit_of_work(runtime.context.sessions, readonly=tool is None or tool.kind == "read") as session:
             ctx = _tool_ctx(runtime, session)
             if tool is None:
                 content = f"Error: there is no tool '{name}'. Available: {', '.join(TOOLS)}."
             elif tool.kind == "read":
                 try:
-                    content = str(tool.run(ctx, tool.parse(args)))
+                    result = tool.run(ctx, tool.parse(args))
+                    content = str(result)
+                    # Files a read tool made (a chart) travel beside the text, for the channel to show.
+                    files = getattr(result, "files", None)
+                    artifact = {"files": files} if files else None
                 except Exception as exc:  # noqa: BLE001  (a sentence for the model, not a crash)
                     content = error_sentence(exc)
             else:
@@ -110,7 +118,7 @@ def tools(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                 if proposed.pending:
                     continue  # answered by await_approval once a human decided
                 content = proposed.message
-        out.append(ToolMessage(content=content, tool_call_id=call_id, name=name))
+        out.append(ToolMessage(content=content, tool_call_id=call_id, name=name, artifact=artifact))
     return {"messages": out}
 
 
@@ -143,14 +151,14 @@ def await_approval(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     ids = [c["id"] or "" for c in waiting]
     ctx = runtime.context
     while True:
-        with unit_of_work(ctx.sessions) as session:
+        with unit_of_work(ctx.sessions, readonly=True) as session:
             rows = approval_service.for_thread(session, workspace_id=ctx.actor.workspace_id,
                                                thread_id=ctx.thread_id, tool_call_ids=ids)
             pending = [str(a.id) for a in rows if a.status == ApprovalStatus.pending]
         if not pending:
             break
         interrupt({"thread_id": ctx.thread_id, "approvals": pending})
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(ctx.sessions, readonly=True) as session:
         rows = approval_service.for_thread(session, workspace_id=ctx.actor.workspace_id,
                                            thread_id=ctx.thread_id, tool_call_ids=ids)
         by_call = {a.tool_call_id: gate.outcome_message(session, a) for a in rows}

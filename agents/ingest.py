@@ -168,6 +168,7 @@ def call_input(session: Session, actor: Actor, recording_id: uuid.UUID) -> Inges
     deal = _readable_deal(session, actor, rec.deal_id)
     if deal is not None:
         contact_ids += list(session.scalars(select(DealContact.contact_id).where(DealContact.deal_id == deal.id)))
+    contact_ids += _speaking_contacts(session, actor, transcript.segments, rep_name=rep.name)
     contacts = list(session.scalars(select(Contact).where(Contact.id.in_(contact_ids),
                                                           owner_readable(actor, Contact.owner_id))))
     company_ids = list(dict.fromkeys(x for x in [rec.company_id, deal.company_id if deal else None,
@@ -184,6 +185,21 @@ def call_input(session: Session, actor: Actor, recording_id: uuid.UUID) -> Inges
         people=people, company_ids=company_ids, deals=deals, passages=passages,
         existing_open_tasks=_open_tasks(session, actor, [d.id for d in deals], [c.id for c in contacts]),
         routed_deal_id=deal.id if deal is not None else None)
+
+
+def _speaking_contacts(session: Session, actor: Actor, segments: list[dict[str, Any]], *,
+                       rep_name: str) -> list[uuid.UUID]:
+    """Contacts named as speakers in a transcript (Zoom/Teams captions label them), matched by exact
+    full name among the records the rep can read; an ambiguous or unknown name links nothing."""
+    from store.services.search import search
+
+    found: list[uuid.UUID] = []
+    names = {str(s["speaker"]).strip() for s in segments if s.get("speaker")}
+    for name in sorted(names - {rep_name}):
+        exact = [h for h in search(session, actor=actor, q=name, kinds=("contact",), fuzzy=False) if h.score == 100]
+        if len(exact) == 1:
+            found.append(exact[0].id)
+    return found
 
 
 def build_input(session: Session, actor: Actor, kind: str, source_id: uuid.UUID) -> IngestInput:

@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 HELP = ("I can't answer open questions without a language model; I can log calls, meetings and notes, "
         "move deals (stage, amount, close date, next step), mark deals won or lost, create and complete "
         "tasks, add contacts, look up contacts, companies and deals, show your tasks, pipeline and "
-        "forecast, brief you on a company or deal, and draft follow-up emails. "
+        "forecast, chart the pipeline (by stage or by rep) and the forecast, brief you on a company or deal, "
+        "and draft follow-up emails. "
         "Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
 
 Call = tuple[str, dict[str, Any]]
@@ -448,6 +449,31 @@ def pipeline(turn: Turn, m: re.Match[str]) -> Reply | None:
     return [("pipeline_summary", _args(scope=p.find_scope(turn.text)))]
 
 
+BY_OWNER = re.compile(r"\b(?:by|per|for\s+each|each)\s+(?:rep|owner|person|seller|sales\s*person|account\s+exec"
+                      r"|ae|member|user)s?\b", re.I)
+
+
+def chart(turn: Turn, m: re.Match[str]) -> Reply | None:
+    """Chart requests ("chart the team pipeline by rep", "graph the forecast next quarter") go to the
+    chart tool; other charts ("win rate by source") are not the offline model's to draw."""
+    text = turn.text
+    # "show me a chart of the team pipeline" asks about the team, not about "me".
+    scope = p.find_scope(re.sub(r"\b(?:show|give|send|get|make|draw)\s+(?:me|us)\b", " ", text, flags=re.I))
+    if re.search(r"\b(?:forecast|commit|best[\s-]?case)\b", text, re.I):
+        if BY_OWNER.search(text):
+            return ("I can chart the forecast by category (closed won, commit, best case, pipeline) or the open "
+                    "pipeline by rep. Say \"chart the forecast this quarter\" or \"chart the team pipeline by rep\".")
+        period = p.find_period(text, turn.today)
+        if period == "":
+            return ("Without a language model I can chart the forecast for this month, next month, this quarter or "
+                    "next quarter only. Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
+        return [("chart", _args(what="forecast_by_category", period=period or "this_quarter", scope=scope))]
+    if re.search(r"\b(?:pipeline|pipe|deals)\b", text, re.I):
+        what = "pipeline_by_owner" if BY_OWNER.search(text) else "pipeline_by_stage"
+        return [("chart", _args(what=what, scope=scope))]
+    return None
+
+
 # --- the table: first match wins, so the more specific recognizers come first ----------------------
 
 
@@ -508,6 +534,8 @@ INTENTS: list[tuple[re.Pattern[str], Handler]] = [
          r"what'?s\s+(?:due|on\s+my\s+plate|overdue)|what\s+is\s+due|what\s+do\s+i\s+have\s+(?:to\s+do|due|on)|"
          r"(?:open|overdue|done|completed)\s+tasks|tasks?\s+(?:for|due)\s+(?:today|tomorrow|this\s+week))\b"),
      list_tasks),
+    # 8. "chart the team pipeline by rep", "graph the forecast this quarter": before the plain answers
+    (_re(r"\b(?:chart|charts|graph|graphs|plot|visuali[sz]e)\b"), chart),
     # 8. "what's our Q4 commit?", "forecast this quarter", "show my pipeline", "team pipeline"
     (_re(r"\b(?:forecast|commit|best[\s-]?case|bookings|quota|attainment)\b"), forecast),
     (_re(r"\b(?:pipeline|pipe|deals\s+by\s+stage|open\s+deals|my\s+deals)\b"), pipeline),

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,10 +34,17 @@ class Turn:
     thread_id: str
     replies: list[str] = field(default_factory=list)  # what the assistant said in this turn
     proposals: list[Approval] = field(default_factory=list)  # pending in this conversation
+    # Files the tools made in this turn (charts): {"path", "filename", "title", "mimetype"}.
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def waiting(self) -> bool:
         return bool(self.proposals)
+
+
+def _files(messages: list[AnyMessage]) -> list[dict[str, Any]]:
+    return [f for m in messages if isinstance(m, ToolMessage) and isinstance(m.artifact, dict)
+            for f in m.artifact.get("files", [])]
 
 
 def _texts(messages: list[AnyMessage]) -> list[str]:
@@ -68,7 +75,7 @@ class AgentRunner:
                             source=source, source_ref=source_ref or {})
 
     def pending(self, actor: Actor, thread_id: str) -> list[Approval]:
-        with unit_of_work(self.sessions) as session:
+        with unit_of_work(self.sessions, readonly=True) as session:
             rows = approval_service.for_thread(session, workspace_id=actor.workspace_id, thread_id=thread_id)
             return [a for a in rows if a.status == ApprovalStatus.pending]
 
@@ -123,4 +130,4 @@ class AgentRunner:
     def _turn(self, actor: Actor, thread_id: str, before: int) -> Turn:
         new = self.history(thread_id)[before:]
         waiting = self.pending(actor, thread_id)
-        return Turn(thread_id, _texts(new), waiting)
+        return Turn(thread_id, _texts(new), waiting, _files(new))

@@ -26,6 +26,10 @@ class Background:
     sessions: sessionmaker[Session]
     settings: Settings
     smtp: Any = None
+    # The Slack bot, when configured: it hears about finished jobs and decisions made elsewhere,
+    # and (with CRM_SLACK_APP_TOKEN) connects over Socket Mode.
+    slack_bot: Any = None
+    socket: Any = None
     _stops: list[Any] = field(default_factory=list)
     _pool: ThreadPoolExecutor | None = None
 
@@ -43,6 +47,15 @@ class Background:
             self._stops.append(subscribe(self._on_events))
         if smtp and self.settings.inbox_smtp_port:
             self.smtp = start_smtp(self.sessions, self.settings)
+        if self.slack_bot is not None:
+            from channels import notify
+
+            self._stops.append(notify.on("job_finished", self.slack_bot.on_job_finished))
+            self._stops.append(notify.on("approval_decided", self.slack_bot.on_decided_elsewhere))
+            if self.settings.slack_app_token is not None:
+                from channels.slack.socket import connect
+
+                self.socket = connect(self.slack_bot)
         return self
 
     def _on_events(self, events: list[RecordEvent]) -> None:
@@ -65,6 +78,10 @@ class Background:
             stop()
         if self.smtp is not None:
             self.smtp.stop()
+        if self.socket is not None:
+            self.socket.close()
+        if self.slack_bot is not None:
+            self.slack_bot.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         queue = set_queue(None)

@@ -265,6 +265,10 @@ app.command("reindex")(reindex_cmd)
 app.command("worker")(worker_cmd)
 app.add_typer(jobs_app, name="jobs")
 
+from channels.cli_slack import slack_cmd  # noqa: E402
+
+app.command("slack")(slack_cmd)
+
 
 def main() -> None:
     app()

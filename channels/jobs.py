@@ -89,7 +89,11 @@ def run_job(job_id: uuid.UUID, *, sessions: sessionmaker[Session] | None = None,
         with unit_of_work(sessions) as session:
             job_service.succeed(session, job_id, result, message=str(result.get("message", "done")))
     with unit_of_work(sessions) as session:
-        return session.get(Job, job_id)
+        finished = session.get(Job, job_id)
+    from channels import notify
+
+    notify.job_finished(job_id)  # e.g. the Slack bot DMs the rep what the job proposed (or why it failed)
+    return finished
 
 
 def _fail(sessions: sessionmaker[Session], job_id: uuid.UUID, error: str) -> None:

@@ -46,7 +46,9 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
             # cannot upgrade once another connection has written (SQLITE_BUSY at once, no
             # busy_timeout wait): two overlapping requests made one fail. Transactions here are
             # short (the agent calls its LLM outside any), so serialising them costs little.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only unit (a read tool, say, that embeds a query or draws a chart) takes
+            # no lock: with WAL it reads a snapshot while others write.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READONLY) else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -65,10 +67,18 @@ def get_sessionmaker() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 
+READONLY = "crm_readonly"
+
+
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session] | None = None) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error."""
+def unit_of_work(factory: sessionmaker[Session] | None = None, *, readonly: bool = False) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error.
+
+    `readonly=True` for units that only read: on SQLite they do not take the write lock
+    (on PostgreSQL it changes nothing). A write inside one may fail with "database is locked"."""
     session = (factory or get_sessionmaker())()
+    if readonly and isinstance(session.bind, Engine):  # a test's session bound to its connection has begun
+        session.connection(execution_options={READONLY: True})
     try:
         yield session
         session.commit()

@@ -90,6 +90,25 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     job_threads: int = 2
 
+    # --- Slack ---------------------------------------------------------------------------------
+    # The bot token (xoxb-...) and the app's signing secret, from the app's settings page.
+    # Both set: /slack/events, /slack/interactive and /slack/commands answer; unset: they say so.
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    # Socket Mode (`crm slack --socket`, no public URL): an app-level token (xapp-...).
+    slack_app_token: SecretStr | None = None
+    # Slack's Web API; tests point it at a local fake.
+    slack_api_url: str = "https://slack.com/api/"
+    # The Slack workspace (team id, T...) whose members may use the bot; unset: the team the
+    # bot token belongs to. Users from other organisations (Slack Connect) are never mapped.
+    slack_team_id: str | None = None
+    # Largest call recording taken from a Slack file share (bytes).
+    slack_max_file_bytes: int = 500 * 1024 * 1024
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_bot_token is not None and self.slack_signing_secret is not None
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

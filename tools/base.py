@@ -65,12 +65,25 @@ class Preview:
 
 
 @dataclass
+class ToolOutput:
+    """A read tool's answer with files for the user (a chart image): the model reads `text`;
+    the graph hands `files` to the channel, which shows or uploads them next to the answer.
+    Each file: {"path": absolute path, "filename", "title", "mimetype"}."""
+
+    text: str
+    files: list[dict[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
 class Tool:
     name: str
     description: str
     args: type[BaseModel]
     kind: Literal["read", "write"]
-    run: Callable[[ToolContext, Any], Any]  # read: the answer; write: execute after approval
+    run: Callable[[ToolContext, Any], Any]  # read: the answer (str or ToolOutput); write: execute after approval
     preview: Callable[[ToolContext, Any], Preview] | None = None
 
     def parse(self, raw: dict[str, Any]) -> BaseModel:

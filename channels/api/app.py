@@ -24,9 +24,10 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any = None,
-               background: bool = False) -> FastAPI:
+               background: bool = False, slack_bot: Any = None) -> FastAPI:
     """The app. `background=True` (what `crm serve` does) also runs the job queue, the inbox's
-    SMTP listener and the memory sync for the app's lifetime."""
+    SMTP listener, the memory sync and the Slack bot's notifications for the app's lifetime.
+    `slack_bot`: a SlackBot to answer /slack/... (default: built from settings on first use)."""
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
@@ -37,7 +38,13 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
         from channels.background import Background
         from store.settings import get_settings
 
-        running = Background(app.state.sessionmaker, get_settings()).start()
+        settings = get_settings()
+        bot = None
+        if settings.slack_configured or app.state.slack_bot is not None:
+            from channels.slack.http import slack_bot as bot_of
+
+            bot = bot_of(app)
+        running = Background(app.state.sessionmaker, settings, slack_bot=bot).start()
         app.state.background = running
         try:
             yield
@@ -54,6 +61,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
     app.state.sessionmaker = session_factory or get_sessionmaker()
     # The agent (model + checkpointer) is built on first use unless a test passes one.
     app.state.agent = agent
+    app.state.slack_bot = slack_bot
 
     @app.exception_handler(CRMError)
     def crm_error(_: Request, exc: CRMError) -> JSONResponse:
@@ -86,6 +94,10 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
         app.include_router(router, prefix="/api/v1")
     # Mail providers post here (their own auth: Mailgun's signature, basic auth for the others).
     app.include_router(ingest_routes.inbound_webhooks(app.state.sessionmaker))
+    # Slack signs its own requests (the signing secret); Bolt checks them.
+    from channels.slack.http import router as slack_router
+
+    app.include_router(slack_router())
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

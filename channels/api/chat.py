@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from agents import gate
 from agents.runner import AgentRunner, Turn, thread_key
+from channels import notify
 from channels.api.deps import get_actor, get_session
 from store.actor import Actor
 from store.db import unit_of_work
@@ -130,4 +131,5 @@ def decide(id: uuid.UUID, body: DecisionIn, session: Session = Depends(get_sessi
         if resumed is not None:
             thread = approval.thread_id.split(":", 2)[-1]
             turn = _turn_out(runner, thread, resumed)
+    notify.approval_decided(approval.id)  # a Slack card showing it is redrawn
     return {"approval": out, "turn": turn}

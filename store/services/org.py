@@ -182,3 +182,34 @@ approvals = register(EntitySpec(
     name="approval", plural="approvals", model=Approval, access=Access.OWNED, owner_field="requested_by_id",
     default_sort="-created_at", creatable=False, updatable=False, deletable=False,
 ))
+
+
+def user_by_slack_id(session: Session, *, workspace_id: uuid.UUID, slack_user_id: str) -> User | None:
+    return session.scalar(select(User).where(User.workspace_id == workspace_id,
+                                             User.slack_user_id == slack_user_id))
+
+
+def user_for_slack_email(session: Session, *, workspace_id: uuid.UUID, email: str) -> User | None:
+    """The CRM user a Slack profile's email names (addresses compare case-insensitively)."""
+    try:
+        address = normalize.email(email)
+    except ValidationFailed:  # a profile without a valid address matches nobody
+        return None
+    return session.scalar(select(User).where(User.workspace_id == workspace_id, User.email == address))
+
+
+def link_slack_user(session: Session, *, user: User, slack_user_id: str) -> None:
+    """Remember which Slack account is this user (found by email once), audited."""
+    before = user.slack_user_id
+    user.slack_user_id = slack_user_id
+    session.flush()
+    audit.record(session, Actor.system(user.workspace_id, Surface.slack), action=AuditAction.update,
+                 entity_type="user", entity_id=user.id, before={"slack_user_id": before},
+                 after={"slack_user_id": slack_user_id}, note="linked to Slack by email")
+
+
+def team_managers(session: Session, *, workspace_id: uuid.UUID, team_id: uuid.UUID) -> list[User]:
+    """The active managers of a team (who decide the proposals that need a manager)."""
+    return list(session.scalars(select(User).where(
+        User.workspace_id == workspace_id, User.team_id == team_id, User.role == Role.manager,
+        User.is_active.is_(True)).order_by(User.name)))

@@ -6,6 +6,7 @@ read). Amounts are summed per currency: converting needs rates the CRM does not 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from store.actor import Actor
 from store.errors import ValidationFailed
-from store.models import Deal, Stage
+from store.models import Deal, Stage, User
 from store.models.enums import ForecastCategory, Role, StageKind
 from store.permissions import team_member_ids
 from store.services.crud import readable, spec_for
@@ -70,6 +71,36 @@ def pipeline_by_stage(session: Session, *, actor: Actor, scope: Scope) -> list[S
         line.amount[currency] = Decimal(amount).quantize(Decimal("0.01"))
         line.weighted[currency] = Decimal(weighted).quantize(Decimal("0.01"))
     return list(lines.values())
+
+
+@dataclass
+class OwnerLine:
+    owner_id: uuid.UUID | None  # None: deals nobody owns
+    owner: str
+    deals: int
+    amount: dict[str, Decimal]
+    weighted: dict[str, Decimal]
+
+
+def pipeline_by_owner(session: Session, *, actor: Actor, scope: Scope) -> list[OwnerLine]:
+    """Open deals per owner: count, amount and probability-weighted amount, per currency."""
+    deals = scoped_deals(actor, scope).subquery()
+    d = deals.c
+    prob = func.coalesce(d.probability, Stage.probability)
+    rows = session.execute(
+        select(d.owner_id, User.name, d.currency, func.count(d.id),
+               func.coalesce(func.sum(d.amount), 0), func.coalesce(func.sum(d.amount * prob / 100), 0))
+        .select_from(deals).join(Stage, d.stage_id == Stage.id).outerjoin(User, User.id == d.owner_id)
+        .where(Stage.kind == StageKind.open)
+        .group_by(d.owner_id, User.name, d.currency)
+    ).all()
+    lines: dict[uuid.UUID | None, OwnerLine] = {}
+    for owner_id, name, currency, count, amount, weighted in rows:
+        line = lines.setdefault(owner_id, OwnerLine(owner_id, name or "Unassigned", 0, {}, {}))
+        line.deals += count
+        line.amount[currency] = Decimal(amount).quantize(Decimal("0.01"))
+        line.weighted[currency] = Decimal(weighted).quantize(Decimal("0.01"))
+    return sorted(lines.values(), key=lambda line: (line.owner_id is None, line.owner.lower()))
 
 
 @dataclass
