@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import urllib.request
+import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -31,8 +32,8 @@ from channels.slack.identity import Refusal, identify, slack_id_for
 from channels.slack.text import chunks, escape, mrkdwn
 from store.db import unit_of_work
 from store.errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationFailed
-from store.models import Approval, Job, User, Workspace
-from store.models.enums import ApprovalStatus, JobStatus, Surface
+from store.models import Approval, User
+from store.models.enums import ApprovalStatus, Surface
 from store.services import approvals as approval_service
 from store.services import org
 from store.services.inbox import seen_token
@@ -58,7 +59,7 @@ class SlackBot:
         self._runner = runner
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="crm-slack")
         self._futures: set[Future[Any]] = set()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks = [threading.Lock() for _ in range(64)]
         self._lock = threading.Lock()
         self._auth: dict[str, Any] | None = None
 
@@ -112,53 +113,49 @@ class SlackBot:
             log.exception("Slack work %s failed", getattr(fn, "__name__", fn))
             channel, thread = kwargs.get("channel"), kwargs.get("thread_ts")
             if channel:
-                self._post(channel, thread, f"Sorry, that failed on my side ({type(exc).__name__}); the details "
-                                            "are in the server log. Please try again.")
+                try:
+                    self.post(channel, thread, f"Sorry, that failed on my side ({type(exc).__name__}); the "
+                                                "details are in the server log. Please try again.")
+                except Exception:  # noqa: BLE001  (Slack itself may be what failed)
+                    log.exception("could not tell the user in %s either", channel)
 
     def wait(self, timeout: float = 60) -> None:
-        """Block until all work submitted so far is done (tests, shutdown)."""
-        while True:
+        """Block until all work submitted so far (and the work it submitted) is done, or `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             with self._lock:
                 pending = [f for f in self._futures if not f.done()]
             if not pending:
                 return
-            wait(pending, timeout=timeout)
+            wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
     @contextmanager
     def _conversation(self, key: str) -> Iterator[None]:
-        """One turn at a time per conversation (two quick messages in a thread queue up)."""
-        with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        """One turn at a time per conversation (two quick messages in a thread queue up). The
+        locks are striped: a bounded set, two conversations rarely share one."""
+        with self._locks[zlib.crc32(key.encode()) % len(self._locks)]:
             yield
 
-    def _workspace(self, session: Session) -> Workspace:
-        ws = get_workspace(session, slug=self.settings.default_workspace)
-        if ws is None:
-            raise CRMError(f"the CRM workspace '{self.settings.default_workspace}' does not exist; run `crm setup`")
-        return ws
-
-    def _who(self, slack_user: str, team_id: str | None) -> User | Refusal:
+    def who(self, slack_user: str, team_id: str | None) -> User | Refusal:
         if team_id and team_id != self.team_id:
             return Refusal("Agent CRM only works for members of the Slack workspace it is installed in.")
-        with unit_of_work(self.sessions) as session:
-            return identify(session, self.client, workspace=self._workspace(session), slack_user_id=slack_user,
-                            team_id=self.team_id)
+        return identify(self.sessions, self.client, workspace_slug=self.settings.default_workspace,
+                        slack_user_id=slack_user, team_id=self.team_id)
 
-    def _post(self, channel: str, thread_ts: str | None, text: str, **extra: Any) -> dict[str, Any]:
+    def post(self, channel: str, thread_ts: str | None, text: str, **extra: Any) -> dict[str, Any]:
         return dict(self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, **extra).data)  # type: ignore[arg-type]
 
-    def _ephemeral(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+    def ephemeral(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
         try:
             self.client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
         except SlackApiError as exc:  # e.g. the bot is not in that channel: a DM still reaches them
             log.info("ephemeral to %s in %s failed (%s); sending a DM", user, channel, exc.response.get("error"))
-            self._post(self._dm(user), None, text)
+            self.post(self.dm_channel(user), None, text)
 
-    def _dm(self, slack_user: str) -> str:
+    def dm_channel(self, slack_user: str) -> str:
         return str(self.client.conversations_open(users=slack_user)["channel"]["id"])
 
     # --- conversations ----------------------------------------------------------------------
@@ -181,15 +178,15 @@ class SlackBot:
     def converse(self, *, slack_user: str, team_id: str | None, channel: str, thread_ts: str, ts: str,
                  text: str, in_dm: bool) -> None:
         """One user message in a thread: the agent's replies, cards and charts go back in that thread."""
-        who = self._who(slack_user, team_id)
+        who = self.who(slack_user, team_id)
         if isinstance(who, Refusal):
             if in_dm:
-                self._post(channel, thread_ts, who.text)
+                self.post(channel, thread_ts, who.text)
             else:
-                self._ephemeral(channel, slack_user, who.text, thread_ts)
+                self.ephemeral(channel, slack_user, who.text, thread_ts)
             return
         if not text.strip() or text.strip().lower() in ("help", "?"):
-            self._post(channel, thread_ts, HELP)
+            self.post(channel, thread_ts, HELP)
             return
         actor = actor_for_user(who, Surface.slack)
         key = thread_key("slack", who.id, f"{channel}:{thread_ts}")
@@ -209,7 +206,7 @@ class SlackBot:
     def post_turn(self, channel: str, thread_ts: str | None, turn: Turn, *, requester: User | None = None) -> None:
         for reply in turn.replies:
             for part in chunks(mrkdwn(reply)):
-                self._post(channel, thread_ts, part, mrkdwn=True)
+                self.post(channel, thread_ts, part, mrkdwn=True)
         for file in turn.files:
             self.client.files_upload_v2(channel=channel, thread_ts=thread_ts, file=file["path"],
                                         filename=file.get("filename"), title=file.get("title"))
@@ -220,37 +217,38 @@ class SlackBot:
     def post_cards(self, channel: str, thread_ts: str | None, approval_ids: list[uuid.UUID]) -> None:
         """A card per proposal not yet shown in this channel; managers get their own copy to decide."""
         for approval_id in approval_ids:
-            with unit_of_work(self.sessions) as session:
+            with unit_of_work(self.sessions, readonly=True) as session:
                 approval = session.get(Approval, approval_id)
                 if approval is None or any(c.get("channel") == channel for c in _cards(approval)):
                     continue
                 message = cards.card(approval, requester=_name(session, approval.requested_by_id))
-                managers = self._managers_to_ask(session, approval)
-            posted = self._post(channel, thread_ts, message["text"], blocks=message["blocks"])
+                managers = self._managers_of(session, approval)
+            managers = [i for i in (slack_id_for(self.sessions, self.client, user_id=m, team_id=self.team_id)
+                                    for m in managers) if i]
+            posted = self.post(channel, thread_ts, message["text"], blocks=message["blocks"])
             places = [{"channel": channel, "ts": posted["ts"]}]
             for manager_slack_id in managers:
-                dm = self._dm(manager_slack_id)
-                copy = self._post(dm, None, message["text"], blocks=message["blocks"])
+                dm = self.dm_channel(manager_slack_id)
+                copy = self.post(dm, None, message["text"], blocks=message["blocks"])
                 places.append({"channel": dm, "ts": copy["ts"]})
             with unit_of_work(self.sessions) as session:
                 approval = session.get(Approval, approval_id)
                 if approval is not None:
                     approval.source_ref = {**approval.source_ref, "slack_cards": _cards(approval) + places}
 
-    def _managers_to_ask(self, session: Session, approval: Approval) -> list[str]:
-        """The Slack ids of the managers who may decide a proposal that needs one."""
+    def _managers_of(self, session: Session, approval: Approval) -> list[uuid.UUID]:
+        """The managers who may decide a proposal that needs one (they get their own card)."""
         if approval.approver_role != "manager" or approval.status != ApprovalStatus.pending:
             return []
         requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
         if requester is None or requester.team_id is None:
             return []
-        managers = org.team_managers(session, workspace_id=approval.workspace_id, team_id=requester.team_id)
-        ids = [slack_id_for(session, self.client, user=m) for m in managers]
-        return [i for i in ids if i]
+        return [m.id for m in org.team_managers(session, workspace_id=approval.workspace_id,
+                                                team_id=requester.team_id)]
 
     def refresh_cards(self, approval_id: uuid.UUID) -> None:
         """Redraw every copy of a proposal's card from the store (who decided what)."""
-        with unit_of_work(self.sessions) as session:
+        with unit_of_work(self.sessions, readonly=True) as session:
             approval = session.get(Approval, approval_id)
             if approval is None:
                 return
@@ -268,21 +266,21 @@ class SlackBot:
     def decide(self, *, kind: str, approval_id: str, slack_user: str, team_id: str | None, channel: str,
                thread_ts: str | None, args: dict[str, Any] | None = None) -> None:
         """A button on a card: decide as the clicking user, redraw the card, continue the conversation."""
-        who = self._who(slack_user, team_id)
+        who = self.who(slack_user, team_id)
         if isinstance(who, Refusal):
-            self._ephemeral(channel, slack_user, who.text)
+            self.ephemeral(channel, slack_user, who.text)
             return
         try:
             approval = self.apply(who, kind=kind, approval_id=approval_id, args=args)
         except PermissionDenied as exc:
-            self._ephemeral(channel, slack_user, f"🚫 {_sentence(exc.message)}")
+            self.ephemeral(channel, slack_user, f"🚫 {sentence(exc.message)}")
             return
         except Conflict as exc:
-            self._ephemeral(channel, slack_user, f"Nothing done: {exc.message}.")
+            self.ephemeral(channel, slack_user, f"Nothing done: {exc.message}.")
             self.refresh_cards(uuid.UUID(approval_id))
             return
         except (NotFound, ValidationFailed) as exc:
-            self._ephemeral(channel, slack_user, f"Nothing done: {exc.message}.")
+            self.ephemeral(channel, slack_user, f"Nothing done: {exc.message}.")
             return
         self.after_decision(approval, channel=channel, thread_ts=thread_ts)
 
@@ -301,7 +299,7 @@ class SlackBot:
         self.refresh_cards(approval.id)
         if not approval.thread_id or approval.requested_by_id is None:
             return
-        with unit_of_work(self.sessions) as session:
+        with unit_of_work(self.sessions, readonly=True) as session:
             requester = session.get(User, approval.requested_by_id)
         if requester is None:
             return
@@ -315,11 +313,11 @@ class SlackBot:
     def edit_view(self, *, approval_id: str, slack_user: str, team_id: str | None, trigger_id: str,
                   channel: str, ts: str | None, thread_ts: str | None) -> str | None:
         """Open the Edit modal for someone who may decide the proposal; else what to tell them."""
-        who = self._who(slack_user, team_id)
+        who = self.who(slack_user, team_id)
         if isinstance(who, Refusal):
             return who.text
         try:
-            with unit_of_work(self.sessions) as session:
+            with unit_of_work(self.sessions, readonly=True) as session:
                 actor = actor_for_user(who, Surface.slack)
                 approval = approval_service.get_to_decide(session, actor=actor, id=uuid.UUID(approval_id))
                 if approval.status != ApprovalStatus.pending:
@@ -327,7 +325,7 @@ class SlackBot:
                 approval_service.check_may_decide(session, actor=actor, approval=approval)
                 view = cards.edit_modal(approval, card_channel=channel, card_ts=ts, thread_ts=thread_ts or ts)
         except (PermissionDenied, NotFound) as exc:
-            return f"🚫 {_sentence(exc.message)}"
+            return f"🚫 {sentence(exc.message)}"
         except ValueError:
             return "That card is not one of mine."
         self.client.views_open(trigger_id=trigger_id, view=view)
@@ -336,14 +334,14 @@ class SlackBot:
     def submit_edit(self, *, approval_id: str, slack_user: str, team_id: str | None,
                     values: dict[str, Any]) -> Approval:
         """The Edit modal's Approve: the changed fields are validated, previewed again and applied."""
-        who = self._who(slack_user, team_id)
+        who = self.who(slack_user, team_id)
         if isinstance(who, Refusal):
             raise PermissionDenied(who.text)
         try:
             target = uuid.UUID(approval_id)
         except ValueError as exc:
             raise NotFound("that proposal no longer exists") from exc
-        with unit_of_work(self.sessions) as session:
+        with unit_of_work(self.sessions, readonly=True) as session:
             approval = approval_service.get_to_decide(session, actor=actor_for_user(who, Surface.slack), id=target)
             changes = cards.changed_args(approval, values)
         return self.apply(who, kind="edit" if changes else "approve", approval_id=approval_id, args=changes)
@@ -359,7 +357,7 @@ class SlackBot:
         return fields[0] if fields else "summary"
 
     def _fields(self, approval_id: str) -> list[str]:
-        with unit_of_work(self.sessions) as session:
+        with unit_of_work(self.sessions, readonly=True) as session:
             try:
                 approval = session.get(Approval, uuid.UUID(approval_id))
             except ValueError:
@@ -367,7 +365,7 @@ class SlackBot:
             return [name for name, *_ in cards.editable_fields(approval.tool)] if approval else []
 
     def tell(self, *, channel: str, slack_user: str, text: str) -> None:
-        self._ephemeral(channel, slack_user, text)
+        self.ephemeral(channel, slack_user, text)
 
     def command(self, *, slack_user: str, team_id: str | None, channel: str, text: str,
                 response_url: str | None) -> None:
@@ -375,21 +373,21 @@ class SlackBot:
         (in a DM with the user when the bot is not in that channel)."""
         from slack_sdk.webhook import WebhookClient
 
-        who = self._who(slack_user, team_id)
+        who = self.who(slack_user, team_id)
         if isinstance(who, Refusal):
             if response_url:
                 WebhookClient(response_url).send(text=who.text, response_type="ephemeral")
             else:
-                self._post(self._dm(slack_user), None, who.text)
+                self.post(self.dm_channel(slack_user), None, who.text)
             return
         header = f"<@{slack_user}> asked: {escape(text)}"
         try:
-            posted = self._post(channel, None, header)
+            posted = self.post(channel, None, header)
         except SlackApiError as exc:
             if exc.response.get("error") not in ("not_in_channel", "channel_not_found", "is_archived"):
                 raise
-            channel = self._dm(slack_user)
-            posted = self._post(channel, None, header)
+            channel = self.dm_channel(slack_user)
+            posted = self.post(channel, None, header)
             if response_url:
                 WebhookClient(response_url).send(
                     text="I'm not in that channel, so I answered in our DM. Invite me with `/invite @Agent CRM` "
@@ -401,104 +399,20 @@ class SlackBot:
         """A proposal decided on the web page or the API: its Slack cards show it."""
         self.submit(self.refresh_cards, approval_id)
 
-    # --- files: call recordings -------------------------------------------------------------
+    # --- files and jobs (channels/slack/intake.py) --------------------------------------------
 
-    def take_files(self, *, slack_user: str, team_id: str | None, channel: str, thread_ts: str,
-                   files: list[dict[str, Any]], in_dm: bool) -> None:
-        """Files shared with the bot: each recording or transcript goes to the call pipeline;
-        the proposals come back in this thread when the job is done."""
-        from channels.ingest import upload_call
+    def take_files(self, **kwargs: Any) -> None:
+        from channels.slack.intake import take_files
 
-        who = self._who(slack_user, team_id)
-        if isinstance(who, Refusal):
-            (self._post(channel, thread_ts, who.text) if in_dm else
-             self._ephemeral(channel, slack_user, who.text, thread_ts))
-            return
-        actor = actor_for_user(who, Surface.slack)
-        for shared in files:
-            info = dict(self.client.files_info(file=shared["id"])["file"])
-            name = str(info.get("name") or shared["id"])
-            size = int(info.get("size") or 0)
-            if size > self.settings.slack_max_file_bytes:
-                self._post(channel, thread_ts, f"{name} is {size / 1e6:.0f} MB; the most I take from Slack is "
-                                               f"{self.settings.slack_max_file_bytes / 1e6:.0f} MB. Upload it with "
-                                               "`crm ingest-call` or POST /api/v1/calls instead.")
-                continue
-            data = self._download(str(info.get("url_private_download") or info.get("url_private")))
-            progress = self._post(channel, thread_ts, f"⏳ Got {name}: transcribing it. I'll reply here with a "
-                                                      "summary and proposed updates when it's done.")
-            reply_to = {"slack": {"channel": channel, "thread_ts": thread_ts, "progress_ts": progress["ts"],
-                                  "filename": name}}
-            try:
-                with unit_of_work(self.sessions) as session:
-                    upload = upload_call(session, actor, filename=name, content_type=info.get("mimetype"),
-                                         data=data, source="slack", reply_to=reply_to, settings=self.settings)
-                    job_id = upload.job.id
-            except CRMError as exc:
-                self.client.chat_update(channel=channel, ts=progress["ts"], text=f"❌ I can't take {name}: "
-                                        f"{_sentence(exc.message)}")
-                continue
-            log.info("call %s from Slack queued as job %s", name, job_id)
-
-    def _download(self, url: str) -> bytes:
-        token = self.settings.slack_bot_token.get_secret_value() if self.settings.slack_bot_token else ""
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310  (Slack's own file URL)
-            data: bytes = response.read(self.settings.slack_max_file_bytes + 1)
-        if len(data) > self.settings.slack_max_file_bytes:
-            raise CRMError("the file is larger than CRM_SLACK_MAX_FILE_BYTES")
-        return data
-
-    # --- jobs: proposals from emails and calls ----------------------------------------------
+        take_files(self, **kwargs)
 
     def on_job_finished(self, job_id: uuid.UUID) -> None:
         self.submit(self.report_job, job_id)
 
     def report_job(self, job_id: uuid.UUID) -> None:
-        """Tell the rep what a finished email or call job proposed (or why it failed): in the Slack
-        thread the recording came from, else in a DM."""
-        with unit_of_work(self.sessions) as session:
-            job = session.get(Job, job_id)
-            if job is None or job.kind not in ("ingest_email", "process_call"):
-                return
-            ws = get_workspace(session, slug=self.settings.default_workspace)
-            rep = session.get(User, job.requested_by_id) if job.requested_by_id else None
-            if ws is None or job.workspace_id != ws.id or rep is None or not rep.is_active:
-                return
-            status, result, error, payload = job.status, dict(job.result), job.error, dict(job.payload)
-            headline = _job_headline(session, job)
-            slack_target = (payload.get("reply_to") or {}).get("slack")
-            rep_slack = None if slack_target else slack_id_for(session, self.client, user=rep)
-            thread = str(result.get("thread") or "")
-            pending = [a.id for a in approval_service.for_thread(session, workspace_id=ws.id, thread_id=thread)
-                       if a.status == ApprovalStatus.pending] if thread else []
-        if status not in (JobStatus.succeeded, JobStatus.failed):
-            return
-        if slack_target:
-            channel, thread_ts = slack_target["channel"], slack_target.get("thread_ts")
-        elif rep_slack:
-            channel, thread_ts = self._dm(rep_slack), None
-        else:
-            log.info("job %s: %s has no Slack account to tell", job_id, rep.email)
-            return
-        if status == JobStatus.failed:
-            text = (f"❌ {headline}: it failed. {_sentence(error or 'unknown error')} Nothing was lost: fix it and "
-                    f"retry with `crm jobs retry {job_id}` or POST /api/v1/jobs/{job_id}/retry.")
-        else:
-            count = len(pending)
-            text = f"✅ {headline}: {count} proposed update{'s' if count != 1 else ''}" + (
-                " for you to review." if count else ".")
-        progress_ts = slack_target.get("progress_ts") if slack_target else None
-        if progress_ts:
-            self.client.chat_update(channel=channel, ts=progress_ts, text=text)
-        else:
-            posted = self._post(channel, thread_ts, text)
-            thread_ts = thread_ts or posted["ts"]  # a DM: the cards go in a thread under the headline
-        if status == JobStatus.succeeded:
-            for reply in result.get("replies") or []:
-                for part in chunks(mrkdwn(str(reply))):
-                    self._post(channel, thread_ts, part)
-            self.post_cards(channel, thread_ts, pending)
+        from channels.slack.intake import report_job
+
+        report_job(self, job_id)
 
 
 def _cards(approval: Approval) -> list[dict[str, str]]:
@@ -510,17 +424,6 @@ def _name(session: Session, user_id: uuid.UUID | None) -> str | None:
     return user.name if user else None
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
     text = text.strip()
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
-
-
-def _job_headline(session: Session, job: Job) -> str:
-    from store.models import CallRecording, Email
-
-    if job.kind == "ingest_email":
-        email = session.get(Email, uuid.UUID(job.payload["email_id"])) if job.payload.get("email_id") else None
-        return f"📧 Your forwarded email “{email.subject}”" if email and email.subject else "📧 Your forwarded email"
-    rec = session.get(CallRecording, uuid.UUID(job.payload["call_recording_id"])) \
-        if job.payload.get("call_recording_id") else None
-    return f"📞 Your call {rec.filename}" if rec else "📞 Your call"

@@ -7,12 +7,15 @@ with a matching address. Someone unknown is told how to get access, and nothing 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from store.db import unit_of_work
+from store.errors import CRMError
 from store.models import User, Workspace
 from store.services import org
 
@@ -31,10 +34,13 @@ def how_to_get_access(email: str | None) -> str:
             f"(`crm user add {email or 'you@yourcompany.com'} --name \"Your Name\"`), then write to me again.")
 
 
-def identify(session: Session, client: WebClient, *, workspace: Workspace, slack_user_id: str,
+def identify(sessions: sessionmaker[Session], client: WebClient, *, workspace_slug: str, slack_user_id: str,
              team_id: str) -> User | Refusal:
-    """The active CRM user behind `slack_user_id`, or a Refusal saying why not and what to do."""
-    user = org.user_by_slack_id(session, workspace_id=workspace.id, slack_user_id=slack_user_id)
+    """The active CRM user behind `slack_user_id`, or a Refusal saying why not and what to do.
+    Slack is asked between two short units of work, never inside one."""
+    with unit_of_work(sessions, readonly=True) as session:
+        workspace = _workspace(session, workspace_slug)
+        user = org.user_by_slack_id(session, workspace_id=workspace.id, slack_user_id=slack_user_id)
     if user is None:
         try:
             profile = client.users_info(user=slack_user_id)["user"]
@@ -51,25 +57,46 @@ def identify(session: Session, client: WebClient, *, workspace: Workspace, slack
         if not email:
             return Refusal("Your Slack profile shows me no email address, so I can't match you to a CRM user. "
                            "Ask your admin to give the app the users:read.email scope.")
-        user = org.user_for_slack_email(session, workspace_id=workspace.id, email=email)
-        if user is None:
-            return Refusal(how_to_get_access(email))
-        if user.slack_user_id and user.slack_user_id != slack_user_id:
-            return Refusal(f"The CRM user {user.email} is already linked to another Slack account; "
-                           "ask your CRM admin to check which one is yours.")
-        org.link_slack_user(session, user=user, slack_user_id=slack_user_id)
+        with unit_of_work(sessions) as session:
+            user = org.user_for_slack_email(session, workspace_id=workspace.id, email=email)
+            if user is None:
+                return Refusal(how_to_get_access(email))
+            if user.slack_user_id and user.slack_user_id != slack_user_id:
+                return Refusal(f"The CRM user {user.email} is already linked to another Slack account; "
+                               "ask your CRM admin to check which one is yours.")
+            org.link_slack_user(session, user=user, slack_user_id=slack_user_id)
     if not user.is_active:
         return Refusal(f"Your CRM user ({user.email}) is deactivated; ask your CRM admin to reactivate it.")
     return user
 
 
-def slack_id_for(session: Session, client: WebClient, *, user: User) -> str | None:
+def slack_id_for(sessions: sessionmaker[Session], client: WebClient, *, user_id: uuid.UUID,
+                 team_id: str) -> str | None:
     """The Slack account of a CRM user (to DM them), found by email the first time."""
-    if user.slack_user_id:
-        return user.slack_user_id
+    with unit_of_work(sessions, readonly=True) as session:
+        user = session.get(User, user_id)
+        if user is None or not user.is_active:
+            return None
+        if user.slack_user_id:
+            return user.slack_user_id
+        email = user.email
     try:
-        found = client.users_lookupByEmail(email=user.email)["user"]
+        found = client.users_lookupByEmail(email=email)["user"]
     except SlackApiError:
         return None
-    org.link_slack_user(session, user=user, slack_user_id=found["id"])
-    return str(found["id"])
+    if found.get("deleted") or (found.get("team_id") and found.get("team_id") != team_id):
+        return None
+    with unit_of_work(sessions) as session:
+        user = session.get(User, user_id)
+        if user is None:
+            return None
+        if not user.slack_user_id:
+            org.link_slack_user(session, user=user, slack_user_id=str(found["id"]))
+        return user.slack_user_id
+
+
+def _workspace(session: Session, slug: str) -> Workspace:
+    workspace = org.get_workspace(session, slug=slug)
+    if workspace is None:
+        raise CRMError(f"the CRM workspace '{slug}' does not exist; run `crm setup` (or set CRM_DEFAULT_WORKSPACE)")
+    return workspace
