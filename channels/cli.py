@@ -165,6 +165,12 @@ def serve(host: Annotated[str | None, typer.Option(help="Interface (default CRM_
                    f"{settings.inbox_smtp_host}:{settings.inbox_smtp_port}; webhooks at {base}/inbound/...)")
     typer.echo("jobs: " + (f"Celery workers via {settings.broker_url} (`crm worker`)" if settings.broker_url
                            else "in this process"))
+    if settings.slack_socket_mode:
+        typer.echo("slack: connecting over Socket Mode (CRM_SLACK_APP_TOKEN)")
+    elif settings.slack_configured:
+        typer.echo(f"slack: Slack sends requests to {base}/slack/events, /slack/interactive and /slack/commands")
+    else:
+        typer.echo("slack: not configured (set CRM_SLACK_BOT_TOKEN and CRM_SLACK_SIGNING_SECRET; README: Slack)")
     uvicorn.run(create_app(background=True), host=host, port=port, log_level="info")
 
 

@@ -241,7 +241,7 @@ def worker_cmd(concurrency: Annotated[int, typer.Option(help="Jobs run at once b
     except JobFailed as exc:
         _fail(str(exc))
     load_handlers()
-    if settings.slack_configured:
+    if settings.slack_configured or settings.slack_socket_mode:
         # Reps hear in Slack what the jobs this worker runs proposed (or why one failed).
         from channels import notify
         from channels.slack.bot import SlackBot

@@ -47,5 +47,6 @@ def job_finished(job_id: uuid.UUID) -> None:
     emit("job_finished", job_id=job_id)
 
 
-def approval_decided(approval_id: uuid.UUID) -> None:
-    emit("approval_decided", approval_id=approval_id)
+def approval_decided(approval_id: uuid.UUID, turn: Any = None) -> None:
+    """`turn`: how the conversation went on after the decision (agents.runner.Turn), if it did."""
+    emit("approval_decided", approval_id=approval_id, turn=turn)

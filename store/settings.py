@@ -107,7 +107,13 @@ class Settings(BaseSettings):
 
     @property
     def slack_configured(self) -> bool:
+        """Slack can reach the bot over HTTP (requests are checked with the signing secret)."""
         return self.slack_bot_token is not None and self.slack_signing_secret is not None
+
+    @property
+    def slack_socket_mode(self) -> bool:
+        """The bot connects out over Socket Mode (no public URL, no signing secret needed)."""
+        return self.slack_bot_token is not None and self.slack_app_token is not None
 
     @property
     def resolved_database_url(self) -> str:

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from channels import notify
+from channels.slack.text import mrkdwn
 from store.models import Activity, Approval, AuditLog, CallRecording, Deal, Job, Task, Transcript, User
 from store.models.enums import ApprovalStatus, JobStatus
 from tests import factories as f
@@ -361,6 +362,9 @@ def test_deciding_on_the_web_redraws_the_slack_card(slack, session) -> None:
     slack.settle()
     update = slack.fake.last("chat.update").params
     assert update["ts"] == card["ts"] and "Approved by Priya Raman" in json.dumps(update)
+    # The conversation goes on in the Slack thread, not only on the web page.
+    assert r.json()["turn"]["replies"]
+    assert slack.thread("DUPRIYA", ts)[-1]["text"] == mrkdwn(r.json()["turn"]["replies"][-1])
 
 
 # --- channels and /crm ----------------------------------------------------------------------------
@@ -531,3 +535,32 @@ def test_the_manifest_names_this_servers_urls_or_none_in_socket_mode() -> None:
     assert data["features"]["slash_commands"][0]["url"] == "https://crm.acme.dev/slack/commands"
     socket = json.loads(CliRunner().invoke(app, ["slack", "--manifest", "--socket"]).output)
     assert socket["settings"]["socket_mode_enabled"] is True and "request_url" not in json.dumps(socket)
+
+
+def test_a_discount_that_needs_a_manager_reaches_her_as_a_dm_and_she_approves_it_there(slack, session) -> None:
+    from agents import gate
+    from store.models import Quote
+    from store.models.enums import Surface
+    from tools import ToolContext
+
+    w, deal = slack.crm["w"], slack.crm["deal"]
+    ctx = ToolContext(actor=f.actor(w.priya, Surface.slack), session=session, thread_id="slack:quote-thread")
+    proposed = gate.propose(ctx, tool_name="create_quote", tool_call_id="q1", evidence=[], raw_args={
+        "deal_id": str(deal.id), "discount_percent": "30",
+        "line_items": [{"description": "Fleet Telematics", "quantity": "1", "unit_price": "62000"}]})
+    session.commit()
+    assert proposed.pending and proposed.approval.approver_role == "manager"
+    slack.bot.post_cards("DUPRIYA", "1800000000.999999", [proposed.approval.id])
+    slack.settle()
+    (rep_card,) = slack.cards("DUPRIYA").values()
+    (manager_card,) = slack.cards("DUDANA").values()  # Dana, Priya's manager, got her own copy
+    assert "manager" in text_of(rep_card).lower() and "30" in text_of(manager_card)
+
+    slack.click("UPRIYA", "approval_approve", proposed.approval.id, rep_card)  # not hers to approve
+    assert "not yours to approve" in slack.fake.last("chat.postEphemeral").params["text"].lower()
+    slack.click("UDANA", "approval_approve", proposed.approval.id, manager_card)
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Quote).where(Quote.deal_id == deal.id)) == 1
+    updated = {c.params["channel"] for c in slack.fake.calls_to("chat.update")
+               if "Approved by Dana Manager" in json.dumps(c.params)}
+    assert updated == {"DUPRIYA", "DUDANA"}  # both copies show who decided

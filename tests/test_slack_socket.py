@@ -305,3 +305,23 @@ def test_socket_mode_needs_an_app_level_token(app_token: str | None) -> None:
     with pytest.raises(CRMError, match="CRM_SLACK_APP_TOKEN"):
         handler(bot)
     bot.close()
+
+
+def test_crm_serve_connects_over_socket_mode_by_itself_when_an_app_token_is_set(bot, fake, monkeypatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from channels.api.app import create_app
+    from store.settings import get_settings
+
+    monkeypatch.setenv("CRM_INBOX_SMTP_PORT", "0")
+    get_settings.cache_clear()
+    app = create_app(bot.sessions, agent=bot.runner, background=True, slack_bot=bot)
+    with TestClient(app):  # the app's lifespan: what `crm serve` runs
+        fake.wait_until(lambda: fake.connections, "the WebSocket connection")
+        ts = "1800000000.000300"
+        event = {"type": "message", "channel": "DUPRIYA", "channel_type": "im", "user": "UPRIYA",
+                 "text": "brief me on Borealis", "ts": ts, "team": "T0001"}
+        fake.ack(fake.envelope("events_api", json.loads(event_body(event, event_id="EvSERVE")[0])))
+        bot.wait(timeout=60)
+        assert any(m.get("thread_ts") == ts and "Borealis" in m["text"] for m in fake.messages["DUPRIYA"])
+    fake.wait_until(lambda: not fake.connections, "the app to hang up when it stops")

@@ -40,7 +40,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
 
         settings = get_settings()
         bot = None
-        if settings.slack_configured or app.state.slack_bot is not None:
+        if settings.slack_configured or settings.slack_socket_mode or app.state.slack_bot is not None:
             from channels.slack.http import slack_bot as bot_of
 
             bot = bot_of(app)

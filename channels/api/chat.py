@@ -124,12 +124,13 @@ def decide(id: uuid.UUID, body: DecisionIn, session: Session = Depends(get_sessi
     # Release this request's connection before the conversation resumes on its own sessions:
     # holding a transaction here would make them wait on it (SQLite has one write lock).
     session.close()
-    turn = None
+    turn, resumed = None, None
     if approval.thread_id and requester is not None:
         # The conversation goes on as the user who asked, whoever approved.
         resumed = runner.resume(actor=actor_for_user(requester, actor.surface), thread_id=approval.thread_id)
         if resumed is not None:
             thread = approval.thread_id.split(":", 2)[-1]
             turn = _turn_out(runner, thread, resumed)
-    notify.approval_decided(approval.id)  # a Slack card showing it is redrawn
+    # A Slack card showing it is redrawn; a Slack conversation hears how it goes on.
+    notify.approval_decided(approval.id, turn=resumed)
     return {"approval": out, "turn": turn}

@@ -395,9 +395,18 @@ class SlackBot:
         self.converse(slack_user=slack_user, team_id=team_id, channel=channel, thread_ts=posted["ts"],
                       ts=posted["ts"], text=text, in_dm=channel.startswith("D"))
 
-    def on_decided_elsewhere(self, approval_id: uuid.UUID) -> None:
-        """A proposal decided on the web page or the API: its Slack cards show it."""
-        self.submit(self.refresh_cards, approval_id)
+    def on_decided_elsewhere(self, approval_id: uuid.UUID, turn: Turn | None = None) -> None:
+        """A proposal decided on the web page or the API: its Slack cards show it, and when it
+        belongs to a Slack conversation the agent's answer goes back into that thread."""
+        self.submit(self._decided_elsewhere, approval_id, turn)
+
+    def _decided_elsewhere(self, approval_id: uuid.UUID, turn: Turn | None) -> None:
+        self.refresh_cards(approval_id)
+        if turn is None or not (turn.replies or turn.files or turn.proposals):
+            return
+        surface, _user, channel, thread_ts = (turn.thread_id.split(":", 3) + ["", "", ""])[:4]
+        if surface == "slack" and channel and thread_ts:  # thread_key("slack", user, "<channel>:<thread ts>")
+            self.post_turn(channel, thread_ts, turn)
 
     # --- files and jobs (channels/slack/intake.py) --------------------------------------------
 
