@@ -23,6 +23,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents import gate
@@ -56,6 +57,8 @@ class SlackBot:
         self.settings, self.sessions = settings, sessions
         self.client = client or WebClient(token=settings.slack_bot_token.get_secret_value(),
                                           base_url=settings.slack_api_url)
+        # Slack answers 429 with Retry-After when a workspace posts fast (a manager's DM storm of cards).
+        self.client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
         self._runner = runner
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="crm-slack")
         self._futures: set[Future[Any]] = set()
