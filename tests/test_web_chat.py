@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -247,3 +248,20 @@ def test_edit_a_proposal_then_decide_from_the_inbox(server: Server, page: Any, t
     expect(card.get_by_role("status")).to_have_text("Rejected")  # the state it really is in
     expect(card).to_contain_text("logged it by hand")
     expect(page.locator("#inbox-count")).to_have_text("0")
+
+
+def test_a_chart_the_agent_draws_is_shown_in_the_chat(server: Server, page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, server.tokens[PRIYA])
+    say(page, "chart my pipeline by stage")
+    figure = page.locator("#messages figure.chart")
+    expect(figure.get_by_role("img", name=re.compile("Open pipeline by stage"))).to_be_visible()
+    assert figure.locator("img").evaluate("img => img.naturalWidth") == 900  # the PNG itself, not a broken icon
+    page.screenshot(path=str(tmp_path / "chart-in-chat.png"))
+    # The image needs the token like every API call: without it, 401.
+    chart = page.evaluate("() => [...performance.getEntriesByType('resource')].map(e => e.name)"
+                          ".find(n => n.includes('/api/v1/charts/'))")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(chart, timeout=10)
+    assert refused.value.code == 401

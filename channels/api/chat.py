@@ -1,12 +1,14 @@
 """Chat with the agent over HTTP, and the approvals inbox: list what waits for me, decide it."""
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -16,6 +18,7 @@ from channels import notify
 from channels.api.deps import get_actor, get_session
 from store.actor import Actor
 from store.db import unit_of_work
+from store.errors import NotFound
 from store.models import Approval, User
 from store.schemas import read_schema
 from store.services import approvals as approval_service
@@ -45,17 +48,49 @@ class MessageIn(BaseModel):
     text: str = Field(min_length=1, max_length=20_000)
 
 
+class FileOut(BaseModel):
+    title: str
+    filename: str
+    mimetype: str
+    url: str = Field(description="GET it with the same bearer token (a chart the agent drew).")
+
+
 class TurnOut(BaseModel):
     thread: str
     replies: list[str]
     proposals: list[ApprovalOut]  # type: ignore[valid-type]
     waiting: bool
+    files: list[FileOut] = []
+
+
+CHART = re.compile(r"^[0-9a-f]{64}\.png$")  # store.files.keep names: <sha256>.png
+
+
+def _file_out(file: dict[str, Any]) -> dict[str, Any] | None:
+    name = Path(file.get("path", "")).name
+    if not CHART.match(name):
+        return None
+    return {"title": file.get("title") or name, "filename": file.get("filename") or name,
+            "mimetype": file.get("mimetype") or "image/png", "url": f"/api/v1/charts/{name}"}
 
 
 def _turn_out(runner: AgentRunner, thread: str, turn: Turn) -> dict[str, Any]:
-    with unit_of_work(runner.sessions) as session:  # short: names of who asked
+    with unit_of_work(runner.sessions, readonly=True) as session:  # short: names of who asked
         proposals = [approval_out(session, a) for a in turn.proposals]
-    return {"thread": thread, "replies": turn.replies, "waiting": turn.waiting, "proposals": proposals}
+    files = [out for out in (_file_out(f) for f in turn.files) if out]
+    return {"thread": thread, "replies": turn.replies, "waiting": turn.waiting, "proposals": proposals,
+            "files": files}
+
+
+@router.get("/charts/{name}", summary="A chart image the agent drew in a conversation", response_class=FileResponse)
+def chart_file(name: str, actor: Actor = Depends(get_actor)) -> Any:
+    """Charts are named by the hash of their bytes, so only someone shown the chart can name it."""
+    from store.settings import get_settings
+
+    path = get_settings().files_dir / "charts" / name
+    if not CHART.match(name) or not path.is_file():
+        raise NotFound(f"no chart {name}")
+    return FileResponse(path, media_type="image/png")
 
 
 @router.post("/chat/threads/{thread}/messages", response_model=TurnOut,
