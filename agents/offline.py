@@ -28,7 +28,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -39,6 +39,7 @@ from agents import offline_parse as p
 from agents.offline_parse import Ref, Turn, Unresolved, not_found
 from store.models import Contact, Deal
 from store.services import crud, spec_for
+from store.services import pipeline as pipeline_service
 from store.services.search import search
 from tools import TOOLS, ToolContext
 
@@ -47,7 +48,8 @@ log = logging.getLogger(__name__)
 HELP = ("I can't answer open questions without a language model; I can log calls, meetings and notes, "
         "move deals (stage, amount, close date, next step), mark deals won or lost, create and complete "
         "tasks, add contacts, look up contacts, companies and deals, show your tasks, pipeline and "
-        "forecast, chart the pipeline (by stage or by rep) and the forecast, brief you on a company or deal, "
+        "forecast, say what changed in the forecast since a date (\"why did the forecast drop?\"), "
+        "chart the pipeline (by stage or by rep) and the forecast, brief you on a company or deal, "
         "and draft follow-up emails. "
         "Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
 
@@ -449,6 +451,55 @@ def pipeline(turn: Turn, m: re.Match[str]) -> Reply | None:
     return [("pipeline_summary", _args(scope=p.find_scope(turn.text)))]
 
 
+CHANGE_WORDS = re.compile(r"\b(?:forecast|commit|best[\s-]?case|pipeline|pipe|bookings|deals|numbers?)\b", re.I)
+SINCE_RE = re.compile(r"\b(?:since|vs\.?|versus|compared\s+(?:to|with)|from|over\s+the)\s+(?P<when>.+?)\s*[?.!]*$",
+                      re.I)
+
+
+def forecast_changes(turn: Turn, m: re.Match[str]) -> Reply | None:
+    """"why did the forecast drop?", "what changed since last week?", "which deals slipped this month?"."""
+    text = turn.text
+    if not CHANGE_WORDS.search(text):
+        return None
+    since_m = SINCE_RE.search(text)
+    rest = text[:since_m.start()] if since_m else text
+    period = p.find_period(rest, turn.today)
+    if period == "":
+        return ("Without a language model I can compare the forecast for this month, next month, this quarter or "
+                "next quarter only. Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
+    since = _since(since_m.group("when") if since_m else "", turn.today)
+    if since is None and period in ("this_month", "this_quarter") and re.search(r"\bsl[iu]pp?(?:ed|s)?\b|\bslid\b|"
+                                                                             r"\bpushed\b", text, re.I):
+        # "which deals slipped this month": since the period began
+        bounds = pipeline_service.month_bounds if period == "this_month" else pipeline_service.quarter_bounds
+        since = bounds(turn.today)[0]
+    return [("forecast_changes", _args(period=period or "this_quarter", scope=p.find_scope(rest),
+                                       since=since.isoformat() if since else None))]
+
+
+def _since(when: str, today: date) -> date | None:
+    """The day a "since ..." phrase names; None: the tool's default (a week ago)."""
+    w = when.lower()
+    if not w or re.search(r"\b(?:last|a|one|past)\s+week\b|\b7\s+days\b", w):
+        return None
+    if re.search(r"\byesterday\b", w):
+        return today - timedelta(days=1)
+    if re.search(r"\b(?:last|a|one|past)\s+month\b", w):
+        start, end = pipeline_service.month_bounds(today, -1)
+        return min(start + timedelta(days=today.day - 1), end)
+    if re.search(r"\b(?:last|a|one|past)\s+quarter\b", w):
+        return today - timedelta(days=91)
+    n = re.search(r"\b(\d{1,3})\s+(day|week)s?\b", w)
+    if n:
+        return today - timedelta(days=int(n.group(1)) * (7 if n.group(2) == "week" else 1))
+    found = p.find_date(w, today)
+    if found is None:
+        return None
+    day = found.value
+    while day > today:  # "since monday" means the one just past
+        day -= timedelta(days=7)
+    return day
+
 BY_OWNER = re.compile(r"\b(?:by|per|for\s+each|each)\s+(?:rep|owner|person|seller|sales\s*person|account\s+exec"
                       r"|ae|member|user)s?\b", re.I)
 
@@ -525,6 +576,11 @@ INTENTS: list[tuple[re.Pattern[str], Handler]] = [
     (_re(r"^(?:please\s+)?(?:create|add|make|new|set\s+up)\s+(?:a\s+|me\s+a\s+)?(?:new\s+)?(?:task|reminder|todo|to-do)"
          r"\s*(?:to\s+|:\s*|-\s*|for\s+me\s+to\s+)?(?P<what>.+)$"), create_task),
     (_re(r"^(?P<what>follow[\s-]?up\s+(?:with|on)\s+.+)$"), create_task),
+    # 8. "why did the forecast drop?", "what changed since last week?", "which deals slipped this month?":
+    # before the deal updates ("moved", "close date") and the plain forecast answer
+    (_re(r"^(?:so\s+)?(?:why|what|which|how|where|show|tell|give|list|forecast|commit|pipeline)\b.*?\b(?:chang(?:e|ed|es)|"
+         r"drop(?:ped|s)?|dip(?:ped|s)?|fell|fall(?:en)?|declined?|(?:went|go|gone)\s+(?:down|up)|grew|grow|jump(?:ed)?|"
+         r"sl[iu]pp?(?:ed|s)?|slid|pushed|pulled\s+in|moved|vs\.?|versus|compared|since)(?!\w)"), forecast_changes),
     # 2. "move Borealis to negotiation", "Borealis deal is now 62k", "push Nordlys close to Jan 31"
     (_re(r"^(?:please\s+)?(?:move|advance|progress|push|pull|slip|set|change|update|bump|put|drop)\b|\bis\s+now\b|"
          r"\bnext\s+steps?\b|\bclose\s+date\b|\bamount\b|\bmoved\s+to\b|\b(?:is|are)\s+(?:now\s+)?(?:in|at)\b"),

@@ -284,7 +284,7 @@ def test_another_teams_records_cannot_be_reached(crm: Crm, text: str, typed: str
 
 
 @pytest.mark.parametrize("text", ["asdf qwer zxcv", "why is Borealis in negotiation?",
-                                  "which deals slipped this month?", "chart win rate by source this year",
+                                  "chart win rate by source this year",
                                   "what's the weather in Lisbon?", ""])
 def test_open_questions_and_gibberish_get_the_plain_cant(crm: Crm, text: str) -> None:
     reply = crm.ask(text)

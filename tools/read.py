@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from store.models import Company, Contact, Deal, DealContact, Stage, Task, User
 from store.models.enums import TaskStatus
 from store.services import crud, spec_for
+from store.services import forecast_changes as changes_service
 from store.services import pipeline as pipeline_service
 from store.services import search as search_service
 from store.services import timeline as timeline_service
@@ -160,6 +161,73 @@ def forecast_summary(ctx: ToolContext, args: ForecastArgs) -> str:
                 f"closes {d['close_date']} (id={d['id']})" for d in fc.deals]
     return "\n".join(out)
 
+
+class ForecastChangesArgs(BaseModel):
+    period: Literal["this_month", "next_month", "this_quarter", "next_quarter"] = "this_quarter"
+    start: date | None = Field(None, description="A custom period's first day (with end); replaces period.")
+    end: date | None = Field(None, description="A custom period's last day (with start).")
+    scope: Literal["mine", "team", "all"] | None = None
+    since: date | None = Field(None, description="Compare with the forecast as it stood at the start of this day. "
+                                                 "Default: 7 days ago.")
+
+
+@read_tool(ForecastChangesArgs)
+def forecast_changes(ctx: ToolContext, args: ForecastChangesArgs) -> str:
+    """What changed in the forecast since a date, deal by deal: why did the forecast drop (or grow), what
+    changed since last week, which deals slipped. Gives the totals then -> now (closed won, commit, best
+    case, pipeline, weighted) and each deal that moved, largest change first: new, won, lost, pushed out
+    of or pulled into the period, stage, amount, category, owner; with the amount it added or removed
+    and its id."""
+    scope = args.scope or pipeline_service.default_scope(ctx.actor)
+    if (args.start is None) != (args.end is None):
+        return "A custom period needs both start and end dates; ask the user for the missing one."
+    if args.start is not None and args.end is not None:
+        start, end, label = args.start, args.end, f"{args.start} to {args.end}"
+    else:
+        which, unit = args.period.split("_")
+        bounds = pipeline_service.quarter_bounds if unit == "quarter" else pipeline_service.month_bounds
+        start, end = bounds(ctx.today, 1 if which == "next" else 0)
+        label = f"{args.period.replace('_', ' ')} ({start} to {end})"
+    since_day = args.since or ctx.today - timedelta(days=7)
+    since = datetime.combine(since_day, time.min, tzinfo=ctx.tz)
+    fc = changes_service.forecast_changes(ctx.session, actor=ctx.actor, scope=scope, start=start, end=end,
+                                          since=since)
+    out = [f"Forecast {label}, scope {scope}: changes since {since_day} (then -> now)"]
+    for bucket, title in (("closed_won", "closed won"), ("commit", "commit"), ("best_case", "best case"),
+                          ("pipeline", "pipeline"), ("weighted", "weighted open")):
+        out.append(f"- {title}: {money(getattr(fc.then, bucket))} -> {money(getattr(fc.now, bucket))}")
+    out.append(f"- total counted: {money(fc.then.total)} -> {money(fc.now.total)} (net {_signed(fc.net)})")
+    if not fc.deals:
+        out.append("No deal in this period and scope changed since then.")
+        return "\n".join(out)
+    out.append(f"Deals that changed ({len(fc.deals)}), largest change first:")
+    for deal in fc.deals:
+        out.append(f"- {deal.name} ({deal.owner}): {'; '.join(c.text for c in deal.changes)}, "
+                   f"{_deal_effect(deal)} (id={deal.id})")
+    return "\n".join(out)
+
+
+def _signed(amounts: dict[str, Decimal]) -> str:
+    shown = {c: a for c, a in amounts.items() if a} or amounts
+    if not shown:
+        return "0"
+    return ", ".join(f"{a:+,.0f} {c}" for c, a in sorted(shown.items()))
+
+
+def _deal_effect(deal: changes_service.DealChange) -> str:
+    """"-62,000 USD from commit", "+48,000 USD to best case", "commit -> closed won"."""
+    old = deal.old_bucket.replace("_", " ") if deal.old_bucket else None
+    new = deal.new_bucket.replace("_", " ") if deal.new_bucket else None
+    amount = _signed(deal.delta)
+    if old == new:
+        if not any(deal.delta.values()):
+            return f"no change to {old}" if old else "not counted then or now"
+        return f"{amount} in {old}" if old else "not counted then or now"
+    if old is None:
+        return f"{amount} to {new}"
+    if new is None:
+        return f"{amount} from {old}"
+    return f"{amount} ({old} -> {new})"
 
 class BriefArgs(BaseModel):
     kind: Literal["company", "deal"]
