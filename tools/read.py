@@ -155,6 +155,11 @@ def forecast_summary(ctx: ToolContext, args: ForecastArgs) -> str:
            f"- closed won: {money(fc.closed_won)} ({fc.won_deals} deals)",
            f"- commit: {money(fc.commit)}", f"- best case: {money(fc.best_case)}",
            f"- pipeline: {money(fc.pipeline)}", f"- weighted open: {money(fc.weighted)} ({fc.open_deals} open deals)"]
+    if fc.quota:
+        won = fc.closed_won.get(fc.quota_currency or "", Decimal(0))
+        committed = won + fc.commit.get(fc.quota_currency or "", Decimal(0))
+        out.append(f"- quota: {fc.quota:,.0f} {fc.quota_currency}; attainment {won / fc.quota:.0%} (closed won), "
+                   f"{committed / fc.quota:.0%} with commit")
     if fc.deals:
         out.append("Largest deals counted:")
         out += [f"  - {d['name']}: {d['amount'] or 0:,.0f} {d['currency']}, {d['stage']}, {d['forecast_category']}, "

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from store.actor import Actor
 from store.errors import ValidationFailed
-from store.models import Deal, Stage, User
+from store.models import Deal, Stage, User, Workspace
 from store.models.enums import ForecastCategory, Role, StageKind
 from store.permissions import team_member_ids
 from store.services.crud import readable, spec_for
@@ -117,6 +117,10 @@ class Forecast:
     open_deals: int = 0
     won_deals: int = 0
     deals: list[dict[str, Any]] = field(default_factory=list)  # the deals counted, largest first
+    # The quota of the people in scope for the period, in the workspace currency (None: nobody
+    # in scope has one, or the scope is not one set of people, e.g. a rep asking for "all").
+    quota: Decimal | None = None
+    quota_currency: str | None = None
 
 
 def forecast(session: Session, *, actor: Actor, scope: Scope, start: date, end: date, top: int = 10) -> Forecast:
@@ -154,7 +158,33 @@ def forecast(session: Session, *, actor: Actor, scope: Scope, start: date, end: 
     ).all()
     result.deals = [{"id": str(r[0]), "name": r[1], "amount": r[2], "currency": r[3], "close_date": r[4],
                      "forecast_category": r[5].value, "stage": r[6], "status": r[7]} for r in top_rows]
+    result.quota = quota(session, actor=actor, scope=scope, start=start, end=end)
+    if result.quota is not None:
+        ws = session.get(Workspace, actor.workspace_id)
+        result.quota_currency = ws.default_currency if ws else "USD"
     return result
+
+
+def quota(session: Session, *, actor: Actor, scope: Scope, start: date, end: date) -> Decimal | None:
+    """The quota of the people in scope for [start, end]: users' quarterly quotas, prorated by the
+    period's share of a quarter (whole months count as thirds; other spans by days)."""
+    people = select(User.quota).where(User.workspace_id == actor.workspace_id, User.is_active.is_(True),
+                                      User.quota.is_not(None))
+    if scope == "mine":
+        people = people.where(User.id == actor.user_id)
+    elif scope == "team" and actor.team_id is not None:
+        people = people.where(User.id.in_(team_member_ids(actor)))
+    elif scope == "team":
+        people = people.where(User.id == actor.user_id)
+    elif not actor.is_admin:
+        return None
+    total = session.scalar(select(func.sum(people.subquery().c.quota)))
+    if total is None:
+        return None
+    months = (end.year - start.year) * 12 + end.month - start.month + 1
+    whole_months = start.day == 1 and (end + timedelta(days=1)).day == 1
+    share = Decimal(months) / 3 if whole_months else Decimal((end - start).days + 1) / Decimal("91.3125")
+    return (Decimal(total) * share).quantize(Decimal("0.01"))
 
 
 def _add(bucket: dict[str, Decimal], currency: str, amount: Decimal) -> None:
