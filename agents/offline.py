@@ -49,6 +49,7 @@ HELP = ("I can't answer open questions without a language model; I can log calls
         "move deals (stage, amount, close date, next step), mark deals won or lost, create and complete "
         "tasks, add contacts, look up contacts, companies and deals, show your tasks, pipeline and "
         "forecast, say what changed in the forecast since a date (\"why did the forecast drop?\"), "
+        "win rate, deal size, sales cycle, stage conversion, days in stage, stale deals and activity counts, "
         "chart the pipeline (by stage or by rep) and the forecast, brief you on a company or deal, "
         "and draft follow-up emails. "
         "Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
@@ -525,6 +526,40 @@ def chart(turn: Turn, m: re.Match[str]) -> Reply | None:
     return None
 
 
+ANALYTICS = [  # (what the user says, the metric): the first that matches wins
+    (re.compile(r"\b(?:win|close|closing)\s*(?:rate|ratio)\b|\bwin\s*%", re.I), "win_rate"),
+    (re.compile(r"\b(?:average|avg|mean|typical)\s+(?:deal|contract)\s+(?:size|value)\b|\bdeal\s+size\b", re.I),
+     "deal_size"),
+    (re.compile(r"\bsales\s+cycle\b|\bcycle\s+(?:length|time)\b|\bhow\s+long\b.*\bto\s+close\b", re.I),
+     "sales_cycle"),
+    (re.compile(r"\bconver(?:sion|t|ts|ting)\b|\bstage[\s-]to[\s-]stage\b", re.I), "stage_conversion"),
+    (re.compile(r"\b(?:days|time)\s+in\s+stage\b|\bvelocity\b|\bstuck\b", re.I), "days_in_stage"),
+    (re.compile(r"\bstale\b|\bno\s+activity\b|\bgone\s+(?:quiet|cold|dark)\b|\bneglected\b", re.I),
+     "stale_deals"),
+    (re.compile(r"\bactivit(?:y|ies)\s+(?:counts?|per|by)\b|\bhow\s+many\s+(?:calls|meetings|activities|emails)\b",
+                re.I), "activity_counts"),
+]
+ANALYTICS_RE = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in ANALYTICS), re.I)
+ANALYTICS_PERIOD = [(r"\blast\s+month\b", "last_month"), (r"\blast\s+(?:quarter|q)\b", "last_quarter"),
+                    (r"\blast\s+year\b", "last_year"), (r"\b(?:this|current)\s+year\b|\bytd\b", "this_year"),
+                    (r"\bmonth\b|\bmtd\b", "this_month")]
+
+
+def analytics(turn: Turn, m: re.Match[str]) -> Reply | None:
+    """"win rate by source this year", "average deal size last quarter", "stale deals", "sales cycle"."""
+    text = turn.text
+    if re.search(r"\b(?:chart|graph|plot)\b", text, re.I):
+        return None  # the offline model draws the pipeline and forecast only
+    metric = next(name for pattern, name in ANALYTICS if pattern.search(text))
+    period = next((name for pattern, name in ANALYTICS_PERIOD if re.search(pattern, text, re.I)), "this_quarter")
+    args: dict[str, Any] = {"metric": metric, "period": period, "scope": p.find_scope(text)}
+    if metric == "win_rate" and (by := re.search(r"\bby\s+(source|owner|rep|seller)s?\b", text, re.I)):
+        args["by"] = "source" if by.group(1).lower() == "source" else "owner"
+    if metric == "stale_deals" and (days := re.search(r"\b(\d{1,3})\s*(?:days|d)\b", text, re.I)):
+        args["days"] = int(days.group(1))
+    return [("pipeline_analytics", _args(**args))]
+
+
 # --- the table: first match wins, so the more specific recognizers come first ----------------------
 
 
@@ -590,6 +625,8 @@ INTENTS: list[tuple[re.Pattern[str], Handler]] = [
          r"what'?s\s+(?:due|on\s+my\s+plate|overdue)|what\s+is\s+due|what\s+do\s+i\s+have\s+(?:to\s+do|due|on)|"
          r"(?:open|overdue|done|completed)\s+tasks|tasks?\s+(?:for|due)\s+(?:today|tomorrow|this\s+week))\b"),
      list_tasks),
+    # 8. "win rate by source this year", "stale deals", "average deal size": numbers, before the pipeline
+    (ANALYTICS_RE, analytics),
     # 8. "chart the team pipeline by rep", "graph the forecast this quarter": before the plain answers
     (_re(r"\b(?:chart|charts|graph|graphs|plot|visuali[sz]e)\b"), chart),
     # 8. "what's our Q4 commit?", "forecast this quarter", "show my pipeline", "team pipeline"

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from store.models import Company, Contact, Deal, DealContact, Stage, Task, User
 from store.models.enums import TaskStatus
+from store.services import analytics as analytics_service
 from store.services import crud, spec_for
 from store.services import forecast_changes as changes_service
 from store.services import pipeline as pipeline_service
@@ -318,3 +319,120 @@ def draft_email(ctx: ToolContext, args: DraftArgs) -> str:
             f"{next_step}\n\nBest regards,\n{me.name if me else ''}")
     to = f"{contact.full_name} <{contact.email or 'no email on file'}>"
     return f"Draft (not sent) to {to}\nSubject: {subject}\n\n{body}"
+
+
+class AnalyticsArgs(BaseModel):
+    metric: Literal["win_rate", "deal_size", "sales_cycle", "stage_conversion", "days_in_stage", "stale_deals",
+                    "activity_counts"]
+    period: Literal["this_month", "last_month", "this_quarter", "last_quarter", "this_year", "last_year"] = (
+        "this_quarter")
+    start: date | None = Field(None, description="A custom period's first day (with end); replaces period.")
+    end: date | None = Field(None, description="A custom period's last day (with start).")
+    scope: Literal["mine", "team", "all"] | None = None
+    by: Literal["source", "owner"] | None = Field(None, description="win_rate only: one line per deal source or "
+                                                                     "per owner.")
+    days: int = Field(14, ge=1, le=365, description="stale_deals only: no activity for at least this many days.")
+
+
+def _analytics_period(ctx: ToolContext, args: AnalyticsArgs) -> tuple[date, date, str]:
+    if args.start is not None and args.end is not None:
+        return args.start, args.end, f"{args.start} to {args.end}"
+    which, unit = args.period.split("_")
+    offset = {"this": 0, "last": -1}[which]
+    if unit == "year":
+        year = ctx.today.year + offset
+        start, end = date(year, 1, 1), date(year, 12, 31)
+    else:
+        bounds = pipeline_service.quarter_bounds if unit == "quarter" else pipeline_service.month_bounds
+        start, end = bounds(ctx.today, offset)
+    return start, end, f"{args.period.replace('_', ' ')} ({start} to {end})"
+
+
+def _pct(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.0%}"
+
+
+def _days_text(stats: analytics_service.DaysStats) -> str:
+    if not stats.deals:
+        return "no deals"
+    return f"average {stats.average} days, median {stats.median} days ({stats.deals} deals)"
+
+
+def _refs(refs: list[analytics_service.DealRef]) -> list[str]:
+    return [f"  - {r.name}: {r.amount or 0:,.0f} {r.currency}, {r.stage} (id={r.id})" for r in refs]
+
+
+@read_tool(AnalyticsArgs)
+def pipeline_analytics(ctx: ToolContext, args: AnalyticsArgs) -> str:
+    """Pipeline analytics for a period (default this quarter; or start and end) and scope, with the deals
+    behind the numbers. metric: win_rate (won / (won + lost) of deals closed in the period; by source or
+    owner), deal_size (average and median won amount per currency), sales_cycle (days from created to won
+    and to lost), stage_conversion (of the deals that entered each stage in the period, how many later
+    reached a later stage, were won, were lost), days_in_stage (average and median days in each stage, over
+    stays that ended in the period), stale_deals (open deals with no activity for `days` days, oldest first;
+    the period is ignored), activity_counts (activities per rep and type). Quote the numbers as given."""
+    scope = args.scope or pipeline_service.default_scope(ctx.actor)
+    if (args.start is None) != (args.end is None):
+        return "A custom period needs both start and end dates; ask the user for the missing one."
+    start, end, label = _analytics_period(ctx, args)
+    kw: dict[str, Any] = {"actor": ctx.actor, "scope": scope, "tz": ctx.tz}
+    session = ctx.session
+    if args.metric == "stale_deals":
+        stale = analytics_service.stale_deals(session, today=ctx.today, days=args.days, **kw)
+        head = f"Stale deals, scope {scope}: {stale.total} open deals with no activity for {args.days}+ days"
+        if not stale.deals:
+            return head + "."
+        lines = [head + (f" (oldest {len(stale.deals)} shown):" if stale.total > len(stale.deals) else ":")]
+        lines += [f"- {s.name} ({s.owner}, {s.stage}, {s.amount or 0:,.0f} {s.currency}): {s.days} days since "
+                  f"{'last activity' if s.last_activity else 'created, no activity'} (id={s.id})"
+                  for s in stale.deals]
+        return "\n".join(lines)
+    kw.update(start=start, end=end)
+    head = f"{args.metric.replace('_', ' ').capitalize()}, {label}, scope {scope}"
+    if args.metric == "win_rate":
+        wr = analytics_service.win_rate(session, by=args.by, **kw)
+        t = wr.total
+        out = [f"{head}: {_pct(t.rate)} ({t.won} won, {t.lost} lost of {t.closed} closed)"]
+        if args.by:
+            out += [f"- {line.group}: {_pct(line.rate)} ({line.won} won, {line.lost} lost)" for line in wr.lines]
+        if wr.deals:
+            out += ["Largest deals counted:", *_refs(wr.deals)]
+        return "\n".join(out)
+    if args.metric in ("deal_size", "sales_cycle"):
+        dc = analytics_service.deal_size_and_cycle(session, **kw)
+        if args.metric == "sales_cycle":
+            out = [f"{head}:", f"- created to won: {_days_text(dc.won_cycle)}",
+                   f"- created to lost: {_days_text(dc.lost_cycle)}"]
+        elif not dc.won_amount:
+            out = [f"{head}: no won deals with an amount."]
+        else:
+            out = [f"{head} (won deals):"]
+            out += [f"- {s.currency}: average {s.average:,.2f}, median {s.median:,.2f}, total {s.total:,.2f} "
+                    f"({s.deals} deals)" for s in dc.won_amount]
+        if dc.deals:
+            out += ["Largest won deals:", *_refs(dc.deals)]
+        return "\n".join(out)
+    if args.metric == "stage_conversion":
+        conv = analytics_service.stage_conversion(session, **kw)
+        if not conv:
+            return f"{head}: no deal entered an open stage in this period."
+        out = [f"{head} (deals that entered each stage in the period, and what they did since):"]
+        for c in conv:
+            ids = ", ".join(str(i) for i in c.deal_ids[:5])
+            out.append(f"- {c.stage} ({c.pipeline}): {c.entered} entered, {c.advanced} moved on "
+                       f"({_pct(c.conversion)}), {c.won} won ({_pct(c.win_rate)}), {c.lost} lost; e.g. ids {ids}")
+        return "\n".join(out)
+    if args.metric == "days_in_stage":
+        times = analytics_service.days_in_stage(session, **kw)
+        if not times:
+            return f"{head}: no deal left a stage in this period."
+        out = [f"{head} (stays that ended in the period):"]
+        out += [f"- {t.stage} ({t.pipeline}): average {t.average_days} days, median {t.median_days} days "
+                f"({t.stays} stays); longest: ids {', '.join(str(i) for i in t.deal_ids[:3])}" for t in times]
+        return "\n".join(out)
+    reps = analytics_service.activity_counts(session, **kw)
+    if not reps:
+        return f"{head}: no activities logged."
+    out = [f"{head}: {sum(r.total for r in reps)} activities"]
+    out += [f"- {r.owner}: {r.total} ({', '.join(f'{n} {t}' for t, n in sorted(r.by_type.items()))})" for r in reps]
+    return "\n".join(out)
