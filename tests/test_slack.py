@@ -25,22 +25,12 @@ from store.models import Activity, Approval, AuditLog, CallRecording, Deal, Job,
 from store.models.enums import ApprovalStatus, JobStatus
 from tests import factories as f
 from tests.fake_slack import action_body, command_body, event_body, signed_headers, view_submission_body
+from tests.test_calls import VTT
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 STORY = "call w/ Ines + Marco at Borealis, they want the pilot in Jan, 48k -> 62k if we add the telematics module, " \
         "send revised quote by thu"
 
-VTT = """WEBVTT
-
-00:00:01.000 --> 00:00:06.000
-<v Priya Raman>Thanks for making time, Ines. Where did you land on the pilot?
-
-00:00:06.500 --> 00:00:14.000
-<v Ines Duarte>We want the pilot in January. If you add the telematics module we can go from 48k to 62k.
-
-00:00:14.500 --> 00:00:20.000
-<v Priya Raman>Great. I'll send the revised quote by Thursday.
-"""
 
 _ts = itertools.count(1)
 

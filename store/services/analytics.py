@@ -25,9 +25,8 @@ from store.actor import Actor
 from store.errors import ValidationFailed
 from store.models import Activity, ActivityTarget, Deal, DealHistory, Pipeline, Stage, User
 from store.models.enums import StageKind
-from store.permissions import team_member_ids
 from store.services.crud import readable, spec_for
-from store.services.pipeline import Scope, scoped_deals
+from store.services.pipeline import Scope, owner_in_scope, scoped_deals
 from store.types import UTCDateTime
 
 WinRateBy = Literal["source", "owner"] | None
@@ -372,16 +371,7 @@ class RepActivity:
 
 
 def _scoped_activities(actor: Actor, scope: Scope) -> Select[Any]:
-    query = readable(spec_for("activity"), actor)
-    if scope == "mine":
-        if actor.user_id is None:
-            raise ValidationFailed("'mine' needs a user; use scope 'all'")
-        return query.where(Activity.owner_id == actor.user_id)
-    if scope == "team":
-        if actor.team_id is None:
-            return query if actor.is_admin else query.where(Activity.owner_id == actor.user_id)
-        return query.where(Activity.owner_id.in_(team_member_ids(actor)))
-    return query
+    return readable(spec_for("activity"), actor).where(owner_in_scope(actor, scope, Activity.owner_id))
 
 
 def activity_counts(session: Session, *, actor: Actor, scope: Scope, start: date, end: date,

@@ -16,16 +16,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from store.actor import Actor
 from store.errors import ValidationFailed
 from store.models import Deal, DealHistory, Stage, User
 from store.models.enums import ForecastCategory, StageKind
-from store.permissions import team_member_ids
 from store.services.crud import readable, spec_for
-from store.services.pipeline import Scope
+from store.services.pipeline import Scope, owner_in_scope
 
 BUCKETS = ("commit", "best_case", "pipeline", "closed_won")
 _CATEGORY_BUCKET = {ForecastCategory.commit: "commit", ForecastCategory.best_case: "best_case"}
@@ -131,19 +130,6 @@ class _State:
         return _CATEGORY_BUCKET.get(self.category, "pipeline"), amount, amount * probability / 100
 
 
-def _owner_in(actor: Actor, scope: Scope, owner_col: Any) -> ColumnElement[bool]:
-    """The owner condition of `pipeline.scoped_deals`, for any owner column (then or now)."""
-    if scope == "mine":
-        if actor.user_id is None:
-            raise ValidationFailed("'mine' needs a user; use scope 'all'")
-        return owner_col == actor.user_id
-    if scope == "team":
-        if actor.team_id is None:
-            return true() if actor.is_admin else owner_col == actor.user_id
-        return owner_col.in_(team_member_ids(actor))
-    return true()
-
-
 def forecast_changes(session: Session, *, actor: Actor, scope: Scope, start: date, end: date,
                      since: datetime) -> ForecastChanges:
     """Deals whose forecast in [start, end] changed since `since`, with the totals then and now."""
@@ -165,7 +151,7 @@ def forecast_changes(session: Session, *, actor: Actor, scope: Scope, start: dat
     d = deal.c
     now_stage, then_stage = aliased(Stage), aliased(Stage)
     now_owner, then_owner = aliased(User), aliased(User)
-    now_in, then_in = _owner_in(actor, scope, d.owner_id), _owner_in(actor, scope, t.owner_id)
+    now_in, then_in = owner_in_scope(actor, scope, d.owner_id), owner_in_scope(actor, scope, t.owner_id)
     rows = session.execute(
         select(d.id, d.name, d.created_at, now_stage.id, now_stage.name, now_stage.kind, now_stage.probability,
                d.amount, d.currency, d.close_date, d.probability, d.forecast_category, d.owner_id, now_owner.name,

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select, true
 from sqlalchemy.orm import Session
 
 from store.actor import Actor
@@ -29,17 +29,23 @@ def default_scope(actor: Actor) -> Scope:
     return {Role.rep: "mine", Role.manager: "team", Role.admin: "all"}[actor.role]  # type: ignore[return-value]
 
 
-def scoped_deals(actor: Actor, scope: Scope) -> Select[Any]:
-    query = readable(spec_for("deal"), actor)
+def owner_in_scope(actor: Actor, scope: Scope, owner_col: Any) -> ColumnElement[bool]:
+    """Whose records a scope covers, for any owner column (a deal's, an activity's, a past
+    owner in the deal history): mine; my team's (without a team: mine, or all for an admin);
+    all. What the actor may read at all is filtered separately (`readable`)."""
     if scope == "mine":
         if actor.user_id is None:
             raise ValidationFailed("'mine' needs a user; use scope 'all'")
-        return query.where(Deal.owner_id == actor.user_id)
+        return owner_col == actor.user_id  # type: ignore[no-any-return]
     if scope == "team":
         if actor.team_id is None:
-            return query if actor.is_admin else query.where(Deal.owner_id == actor.user_id)
-        return query.where(Deal.owner_id.in_(team_member_ids(actor)))
-    return query
+            return true() if actor.is_admin else owner_col == actor.user_id  # type: ignore[no-any-return]
+        return owner_col.in_(team_member_ids(actor))  # type: ignore[no-any-return]
+    return true()
+
+
+def scoped_deals(actor: Actor, scope: Scope) -> Select[Any]:
+    return readable(spec_for("deal"), actor).where(owner_in_scope(actor, scope, Deal.owner_id))
 
 
 @dataclass
