@@ -38,7 +38,7 @@ from rapidfuzz import fuzz
 from agents import offline_parse as p
 from agents.offline_parse import Ref, Turn, Unresolved, not_found
 from store.models import Contact, Deal
-from store.services import crud, spec_for
+from store.services import crud, org, spec_for
 from store.services import pipeline as pipeline_service
 from store.services.search import search
 from tools import TOOLS, ToolContext
@@ -48,9 +48,11 @@ log = logging.getLogger(__name__)
 HELP = ("I can't answer open questions without a language model; I can log calls, meetings and notes, "
         "move deals (stage, amount, close date, next step), mark deals won or lost, create and complete "
         "tasks, add contacts, look up contacts, companies and deals, show your tasks, pipeline and "
-        "forecast, say what changed in the forecast since a date (\"why did the forecast drop?\"), "
+        "forecast (yours, your team's or a named colleague's), say what changed in the forecast since a date "
+        "(\"why did the forecast drop?\"), give a deal's learned win probability and the deals at risk, "
         "win rate, deal size, sales cycle, stage conversion, days in stage, stale deals and activity counts, "
-        "chart the pipeline (by stage or by rep) and the forecast, brief you on a company or deal, "
+        "chart the pipeline (by stage or by rep), the forecast, win rate, stage conversion, days in stage and "
+        "activity counts, brief you on a company or deal, "
         "and draft follow-up emails. "
         "Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
 
@@ -440,16 +442,50 @@ def _people_at(turn: Turn, company_id: str) -> list[Ref]:
 # --- 7-8. pipeline and forecast ---------------------------------------------------------------------
 
 
+POSSESSIVE_RE = re.compile(r"\b(?P<who>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)(?:'s|’s)(?!\w)")
+FOR_PERSON_RE = re.compile(r"\b(?:for|of|by)\s+(?P<who>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b")
+
+
+def _rep(turn: Turn, text: str) -> str | None:
+    """A colleague the message names ("Dana's forecast", "pipeline for Priya"): their name, when it is
+    exactly one CRM user. Customers' names ("Borealis's deal") match no user and are left alone."""
+    for pattern in (POSSESSIVE_RE, FOR_PERSON_RE):
+        for found in pattern.finditer(text):
+            users = org.find_users(turn.ctx.session, workspace_id=turn.ctx.actor.workspace_id, query=found["who"])
+            if len(users) == 1:
+                return users[0].name
+    return None
+
+
 def forecast(turn: Turn, m: re.Match[str]) -> Reply | None:
     period = p.find_period(turn.text, turn.today)
     if period == "":
         return ("Without a language model I can forecast this month, next month, this quarter or next quarter "
                 "only. Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
-    return [("forecast_summary", _args(period=period or "this_quarter", scope=p.find_scope(turn.text)))]
+    return [("forecast_summary", _args(period=period or "this_quarter", scope=p.find_scope(turn.text),
+                                       rep=_rep(turn, turn.text)))]
 
 
 def pipeline(turn: Turn, m: re.Match[str]) -> Reply | None:
-    return [("pipeline_summary", _args(scope=p.find_scope(turn.text)))]
+    return [("pipeline_summary", _args(scope=p.find_scope(turn.text), rep=_rep(turn, turn.text)))]
+
+
+WIN_PROB_RE = (r"\b(?:win(?:ning)?\s+(?:probability|probabilities|chances?|odds|likelihood)|chances?\s+(?:of|to)\s+"
+               r"(?:win(?:ning)?|clos(?:e|ing))|odds\s+(?:of|on|for)|likely\s+to\s+(?:win|close)|at\s+risk)\b")
+WIN_PROB_TARGET = re.compile(r"\b(?:of|for|on)\s+(?:winning\s+)?(?:the\s+)?(?P<name>.+?)(?:\s+deal)?\s*[?.!]*$", re.I)
+
+
+def win_probability(turn: Turn, m: re.Match[str]) -> Reply | None:
+    """"what's the win probability of Borealis?", "which of our deals are at risk?", "Priya's win odds"."""
+    text = turn.text
+    rep = _rep(turn, text)
+    scope = p.find_scope(text)
+    target = WIN_PROB_TARGET.search(text[m.end():]) or WIN_PROB_TARGET.search(text)
+    name = target["name"] if target else ""
+    if not rep and name and not re.search(r"\b(?:my|our|the\s+team'?s?|team|all|everyone'?s?|deals|pipeline)\b",
+                                          name, re.I):
+        return [("win_probability", {"deal_id": turn.deal(p.tidy(name)).id})]
+    return [("win_probability", _args(scope=scope, rep=rep))]
 
 
 CHANGE_WORDS = re.compile(r"\b(?:forecast|commit|best[\s-]?case|pipeline|pipe|bookings|deals|numbers?)\b", re.I)
@@ -475,7 +511,7 @@ def forecast_changes(turn: Turn, m: re.Match[str]) -> Reply | None:
         bounds = pipeline_service.month_bounds if period == "this_month" else pipeline_service.quarter_bounds
         since = bounds(turn.today)[0]
     return [("forecast_changes", _args(period=period or "this_quarter", scope=p.find_scope(rest),
-                                       since=since.isoformat() if since else None))]
+                                       rep=_rep(turn, text), since=since.isoformat() if since else None))]
 
 
 def _since(when: str, today: date) -> date | None:
@@ -506,20 +542,18 @@ BY_OWNER = re.compile(r"\b(?:by|per|for\s+each|each)\s+(?:rep|owner|person|selle
 
 
 def chart(turn: Turn, m: re.Match[str]) -> Reply | None:
-    """Chart requests ("chart the team pipeline by rep", "graph the forecast next quarter") go to the
-    chart tool; other charts ("win rate by source") are not the offline model's to draw."""
+    """Chart requests ("chart the team pipeline by rep", "graph the forecast next quarter", "chart the
+    forecast by rep") go to the chart tool; analytics charts ("win rate by source") are `analytics`'."""
     text = turn.text
     # "show me a chart of the team pipeline" asks about the team, not about "me".
     scope = p.find_scope(re.sub(r"\b(?:show|give|send|get|make|draw)\s+(?:me|us)\b", " ", text, flags=re.I))
     if re.search(r"\b(?:forecast|commit|best[\s-]?case)\b", text, re.I):
-        if BY_OWNER.search(text):
-            return ("I can chart the forecast by category (closed won, commit, best case, pipeline) or the open "
-                    "pipeline by rep. Say \"chart the forecast this quarter\" or \"chart the team pipeline by rep\".")
+        what = "forecast_by_rep" if BY_OWNER.search(text) else "forecast_by_category"
         period = p.find_period(text, turn.today)
         if period == "":
             return ("Without a language model I can chart the forecast for this month, next month, this quarter or "
                     "next quarter only. Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
-        return [("chart", _args(what="forecast_by_category", period=period or "this_quarter", scope=scope))]
+        return [("chart", _args(what=what, period=period or "this_quarter", scope=scope))]
     if re.search(r"\b(?:pipeline|pipe|deals)\b", text, re.I):
         what = "pipeline_by_owner" if BY_OWNER.search(text) else "pipeline_by_stage"
         return [("chart", _args(what=what, scope=scope))]
@@ -546,17 +580,25 @@ ANALYTICS_PERIOD = [(r"\blast\s+month\b", "last_month"), (r"\blast\s+(?:quarter|
 
 
 def analytics(turn: Turn, m: re.Match[str]) -> Reply | None:
-    """"win rate by source this year", "average deal size last quarter", "stale deals", "sales cycle"."""
+    """"win rate by source this year", "average deal size last quarter", "stale deals", "sales cycle";
+    "chart win rate by source this year" draws it (win rate, stage conversion, days in stage, activities)."""
     text = turn.text
-    if re.search(r"\b(?:chart|graph|plot)\b", text, re.I):
-        return None  # the offline model draws the pipeline and forecast only
+    charted = re.search(r"\b(?:chart|charts|graph|graphs|plot|visuali[sz]e)\b", text, re.I)
     metric = next(name for pattern, name in ANALYTICS if pattern.search(text))
     period = next((name for pattern, name in ANALYTICS_PERIOD if re.search(pattern, text, re.I)), "this_quarter")
-    args: dict[str, Any] = {"metric": metric, "period": period, "scope": p.find_scope(text)}
+    args: dict[str, Any] = {"metric": metric, "period": period, "scope": p.find_scope(text), "rep": _rep(turn, text)}
     if metric == "win_rate" and (by := re.search(r"\bby\s+(source|owner|rep|seller)s?\b", text, re.I)):
         args["by"] = "source" if by.group(1).lower() == "source" else "owner"
     if metric == "stale_deals" and (days := re.search(r"\b(\d{1,3})\s*(?:days|d)\b", text, re.I)):
         args["days"] = int(days.group(1))
+    if charted:
+        if metric not in ("win_rate", "stage_conversion", "days_in_stage", "activity_counts"):
+            return ("I can chart win rate, stage conversion, days in stage and activity counts (and the pipeline "
+                    f"and forecast); ask for the {metric.replace('_', ' ')} without \"chart\" for the numbers.")
+        # "show me a chart of the team's win rate" asks about the team, not about "me" (as `chart`).
+        args["scope"] = p.find_scope(re.sub(r"\b(?:show|give|send|get|make|draw)\s+(?:me|us)\b", " ", text,
+                                            flags=re.I))
+        return [("chart", _args(what=args.pop("metric"), **args))]
     return [("pipeline_analytics", _args(**args))]
 
 
@@ -625,6 +667,8 @@ INTENTS: list[tuple[re.Pattern[str], Handler]] = [
          r"what'?s\s+(?:due|on\s+my\s+plate|overdue)|what\s+is\s+due|what\s+do\s+i\s+have\s+(?:to\s+do|due|on)|"
          r"(?:open|overdue|done|completed)\s+tasks|tasks?\s+(?:for|due)\s+(?:today|tomorrow|this\s+week))\b"),
      list_tasks),
+    # 8. "what's the win probability of Borealis?", "which deals are at risk?"
+    (_re(WIN_PROB_RE), win_probability),
     # 8. "win rate by source this year", "stale deals", "average deal size": numbers, before the pipeline
     (ANALYTICS_RE, analytics),
     # 8. "chart the team pipeline by rep", "graph the forecast this quarter": before the plain answers

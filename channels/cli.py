@@ -68,9 +68,11 @@ def _seed(session, ws, seed: int) -> dict[str, str]:  # type: ignore[no-untyped-
     """Load the demo workspace; return a fresh token per demo user."""
     from store.demo import seed_demo
     from store.models import User
+    from store.services import winprob
     from store.services.org import create_token
 
     summary = seed_demo(session, workspace=ws, seed=seed)
+    winprob.train(session, workspace_id=ws.id)  # the demo's two years of deals are enough to learn from
     tokens = {}
     for email, _name, _role in summary.users:
         user = session.scalar(select(User).where(User.workspace_id == ws.id, User.email == email))
@@ -274,6 +276,14 @@ app.add_typer(jobs_app, name="jobs")
 from channels.cli_slack import slack_cmd  # noqa: E402
 
 app.command("slack")(slack_cmd)
+
+from channels.cli_scores import winprob_app  # noqa: E402
+
+app.add_typer(winprob_app, name="win-probability")
+
+from channels.cli_leads import leads_app  # noqa: E402
+
+app.add_typer(leads_app, name="leads")
 
 
 def main() -> None:

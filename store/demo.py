@@ -150,6 +150,9 @@ class _Ctx:
     contacts_of: dict[uuid.UUID, list[Contact]] = field(default_factory=dict)
     first_seen: dict[uuid.UUID, datetime] = field(default_factory=dict)
     deal_names: set[str] = field(default_factory=set)
+    # A second stream for later additions to the story, so that they leave the main stream
+    # (and with it every other record) as it was.
+    quiet: random.Random = field(default_factory=random.Random)
     plans: list[_Plan] = field(default_factory=list)
 
     def add(self, obj: Any, at: datetime | None = None) -> Any:
@@ -183,6 +186,7 @@ def seed_demo(
     """Fill `workspace` with demo data; flushes, never commits (the caller owns the transaction)."""
     today = today or date.today()
     ctx = _Ctx(random.Random(seed), workspace.id, today, datetime.combine(today, time(0), UTC))
+    ctx.quiet = random.Random(seed * 7919 + 1)
     workspace.own_domains = [*(d for d in workspace.own_domains or [] if d != DEMO_DOMAIN), DEMO_DOMAIN]
 
     _org(ctx)
@@ -207,6 +211,7 @@ def seed_demo(
     _discount_quote(ctx)
     _custom_fields(ctx, [borealis, *others])
     _territories(ctx)
+    _engaged_wins(ctx)
     _fix_created_at(ctx)
 
     counts: dict[str, int] = {}
@@ -545,7 +550,13 @@ def _closed_events(
     closed_at = ctx.days_ago(rng.uniform(1, 725 - cycle.days))
     created = closed_at - cycle
     close0 = created.date() + timedelta(days=rng.randint(20, 90))
-    return _events(rng, path, (created, closed_at), amount, close0, slips, n_amounts), closed_at
+    events = _events(rng, path, (created, closed_at), amount, close0, slips, n_amounts)
+    if not won and ctx.quiet.random() < 0.65:
+        # Most lost deals go quiet first: the rep marks them lost weeks after the last touch.
+        last = events[-1]
+        at = min(last.at + timedelta(days=ctx.quiet.uniform(20, 75)), ctx.now - timedelta(hours=1))
+        events[-1] = _Event(at, last.pos, last.moved, last.amount, at.date(), last.forecast)
+    return events, closed_at
 
 
 def _open_events(ctx: _Ctx, amount: Decimal, slips: list[int], n_amounts: int) -> tuple[list[_Event], datetime]:
@@ -776,6 +787,24 @@ def _deal_activities(ctx: _Ctx, plan: _Plan) -> None:
         end = min(closed + timedelta(days=45), ctx.now - timedelta(hours=1))
         for _ in range(rng.randint(0, 2) if end > closed + timedelta(days=1) else 0):
             _one_activity(ctx, plan, plan.company, plan.owner, plan.contacts, _work_time(rng, closed, end, tz), 5)
+
+
+def _engaged_wins(ctx: _Ctx) -> None:
+    """Deals that were won were worked harder: about one more touch a fortnight while open.
+
+    Drawn from the second stream, after everything else, so the rest of the demo is unchanged.
+    """
+    main, ctx.rng = ctx.rng, ctx.quiet
+    try:
+        for plan in ctx.plans:
+            if plan.scripted or plan.events[-1].pos != WON:
+                continue
+            start, tz = plan.events[0].at, plan.owner.timezone
+            for _ in range(max(1, (plan.act_end - start).days // 14)):
+                at = _work_time(ctx.rng, start, plan.act_end, tz)
+                _one_activity(ctx, plan, plan.company, plan.owner, plan.contacts, at, min(_stage_at(plan, at), 4))
+    finally:
+        ctx.rng = main
 
 
 def _prospecting(ctx: _Ctx, company: Company) -> None:

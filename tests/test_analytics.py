@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from store.errors import ValidationFailed
 from store.models import Deal, DealHistory
 from store.services import analytics, crud, spec_for
 from store.services.pipeline import default_scope
@@ -268,7 +269,8 @@ def test_the_tool_gives_the_numbers_and_the_deals(sales: Sales) -> None:
     acts = sales.run(sales.w.priya, metric="activity_counts", period="last_quarter")
     assert acts.splitlines() == ["Activity counts, last quarter (2026-07-01 to 2026-09-30), scope mine: 4 activities",
                                  "- Priya Raman: 4 (2 call, 1 email, 1 meeting)"]
-    assert sales.run(sales.w.dana, metric="win_rate", start="2026-07-01").startswith("A custom period needs both")
+    with pytest.raises(ValidationFailed, match="a custom period needs both start and end dates"):  # told to the model
+        sales.run(sales.w.dana, metric="win_rate", start="2026-07-01")
 
 
 @pytest.mark.parametrize(("text", "args"), [

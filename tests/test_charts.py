@@ -112,7 +112,7 @@ def test_forecast_chart_has_the_forecast_summary_numbers(sales: Sales, who: str,
 def test_forecast_chart_counts_the_quarter_as_the_summary_says(sales: Sales) -> None:
     out = sales.run(sales.w.dana, "chart", what="forecast_by_category")
     assert out.text.splitlines()[:6] == [
-        "Forecast this quarter (2026-10-01 to 2026-12-31, scope team):",
+        "Forecast this quarter (2026-10-01 to 2026-12-31), scope team:",
         "- closed won: 25,000 USD (1 deals)", "- commit: 48,000 USD", "- best case: 120,000 USD",
         "- pipeline: 350,000 USD", "- weighted open: 221,600 USD (3 open deals)"]  # 20%, 60%, 40% stages
     assert out.files[0]["title"] == f"Forecast Q4 2026 · {sales.w.west.name} team · 1 Oct – 31 Dec 2026"
@@ -152,7 +152,7 @@ def test_a_rep_asking_for_the_team_sees_the_team(sales: Sales) -> None:
 
 def test_no_data_is_said_and_draws_nothing(sales: Sales, data_dir: Path) -> None:
     newcomer = f.user(sales.session, sales.w.ws, team=sales.w.west, name="Nia New")
-    for what in ("pipeline_by_stage", "pipeline_by_owner", "forecast_by_category"):
+    for what in ("pipeline_by_stage", "pipeline_by_owner", "forecast_by_category", "forecast_by_rep"):
         out = sales.run(newcomer, "chart", what=what)
         assert isinstance(out, str) and "nothing to chart" in out
     assert not (data_dir / "files" / "charts").exists()
@@ -187,6 +187,8 @@ ROUTES: list[tuple[str, dict[str, Any]]] = [
     ("chart our pipeline by stage", {"what": "pipeline_by_stage", "scope": "team"}),
     ("can you graph pipeline per owner for everyone?", {"what": "pipeline_by_owner", "scope": "all"}),
     ("chart my forecast for next month", {"what": "forecast_by_category", "period": "next_month", "scope": "mine"}),
+    ("chart the forecast this quarter by rep", {"what": "forecast_by_rep", "period": "this_quarter"}),
+    ("chart win rate by source this year", {"what": "win_rate", "period": "this_year", "by": "source"}),
 ]
 
 
@@ -204,7 +206,7 @@ def test_the_offline_model_asks_for_the_chart(sales: Sales, text: str, args: dic
 
 @pytest.mark.parametrize(("text", "answer"), [
     ("chart the forecast for Q2", "I can chart the forecast for this month, next month, this quarter or next quarter"),
-    ("chart the forecast this quarter by rep", "I can chart the forecast by category"),
+    ("chart the deal size this quarter", "I can chart win rate, stage conversion, days in stage and activity counts"),
 ])
 def test_charts_it_cannot_draw_it_says(sales: Sales, text: str, answer: str) -> None:
     reply = ask(sales, text)
@@ -212,9 +214,9 @@ def test_charts_it_cannot_draw_it_says(sales: Sales, text: str, answer: str) -> 
 
 
 def test_other_charts_get_the_plain_cant_which_mentions_charts(sales: Sales) -> None:
-    reply = ask(sales, "chart win rate by source this year")
+    reply = ask(sales, "chart the weather in Lisbon")
     assert not reply.tool_calls and reply.content == HELP
-    assert "chart the pipeline (by stage or by rep) and the forecast" in HELP
+    assert "chart the pipeline (by stage or by rep), the forecast, win rate, stage conversion" in HELP
 
 
 def test_plain_pipeline_and_forecast_questions_still_answer_as_text(sales: Sales) -> None:

@@ -224,6 +224,16 @@ PHRASINGS: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
     ("forecast this quarter", [("forecast_summary", {"period": "this_quarter"})]),
     ("what's my forecast for next month", [("forecast_summary", {"period": "next_month", "scope": "mine"})]),
     ("Q1 forecast for the team", [("forecast_summary", {"period": "next_quarter", "scope": "team"})]),
+    # 8. a named colleague ("Dana's"), and learned win probability
+    ("what's Raj's forecast this quarter?", [("forecast_summary", {"period": "this_quarter", "rep": "Raj Patel"})]),
+    ("pipeline for Priya", [("pipeline_summary", {"rep": "Priya Raman"})]),
+    ("why did Dana's forecast drop?", [("forecast_changes", {"period": "this_quarter", "rep": "Dana Manager"})]),
+    ("win rate by source this year for Raj",
+     [("pipeline_analytics", {"metric": "win_rate", "period": "this_year", "rep": "Raj Patel", "by": "source"})]),
+    ("what's the win probability of Borealis?", [("win_probability", {"deal_id": "$deal"})]),
+    ("chances of winning the Nordlys deal", [("win_probability", {"deal_id": "$nordlys_deal"})]),
+    ("which of my deals are at risk?", [("win_probability", {"scope": "mine"})]),
+    ("win odds for Raj's deals", [("win_probability", {"rep": "Raj Patel"})]),
     # 9. brief me
     ("brief me for my 10:00 with Borealis", [("brief", {"kind": "company", "id": "$borealis"})]),
     ("brief me on the Borealis deal", [("brief", {"kind": "deal", "id": "$deal"})]),
@@ -284,7 +294,6 @@ def test_another_teams_records_cannot_be_reached(crm: Crm, text: str, typed: str
 
 
 @pytest.mark.parametrize("text", ["asdf qwer zxcv", "why is Borealis in negotiation?",
-                                  "chart win rate by source this year",
                                   "what's the weather in Lisbon?", ""])
 def test_open_questions_and_gibberish_get_the_plain_cant(crm: Crm, text: str) -> None:
     reply = crm.ask(text)

@@ -13,23 +13,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from store import files
 from store.models import Team, User, Workspace
+from store.services import analytics as analytics_service
+from store.services import dashboard as dashboard_service
 from store.services import pipeline as pipeline_service
 from store.settings import get_settings
 from tools.base import ToolContext, ToolOutput, read_tool
-from tools.read import money
+from tools.read import AnalyticsArgs, ForecastArgs, forecast_summary, money, pipeline_analytics
+from tools.scope import END_HELP, REP_HELP, SCOPE_HELP, START_HELP, Period, ScopeName, resolve_period, resolve_scope
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.text import Text
 
-Period = Literal["this_month", "next_month", "this_quarter", "next_quarter"]
 WIDTH, HEIGHT, DPI = 9, 5, 100  # 900 x 500 px: readable in a Slack thread and on a phone
 MAX_BARS = 12  # owners beyond this are listed in the text only
 BAR = 0.62  # bar width, of the space per bar
@@ -37,15 +39,30 @@ INK, MUTED, GRID = "#1F2933", "#616E7C", "#E4E7EB"
 AMOUNT, WEIGHTED = "#A9C7E8", "#2F6DB5"
 CATEGORY_COLORS = {"Closed won": "#2E9E6B", "Commit": "#2F6DB5", "Best case": "#6FA1DB",
                    "Pipeline": "#A9C7E8", "Weighted open": "#F0A04B"}
+WON, MOVED_ON, REFERENCE = "#2E9E6B", "#6FA1DB", "#D9822B"
+
+
+What = Literal["pipeline_by_stage", "pipeline_by_owner", "forecast_by_category", "forecast_by_rep", "win_rate",
+               "stage_conversion", "days_in_stage", "activity_counts"]
+ANALYTICS = ("win_rate", "stage_conversion", "days_in_stage", "activity_counts")  # pipeline_analytics' metrics
 
 
 class ChartArgs(BaseModel):
-    what: Literal["pipeline_by_stage", "forecast_by_category", "pipeline_by_owner"] = Field(
+    what: What = Field(
         description="pipeline_by_stage: open deals per stage; pipeline_by_owner: open deals per rep; "
-                    "forecast_by_category: closed won, commit, best case, pipeline and weighted for a period.")
-    scope: Literal["mine", "team", "all"] | None = Field(
-        None, description="Whose deals: mine, my team's, or all I can see. Default: a rep's own, a manager's team.")
-    period: Period = Field("this_quarter", description="Only for forecast_by_category: the period forecast.")
+                    "forecast_by_category: closed won, commit, best case, pipeline and weighted for a period; "
+                    "forecast_by_rep: the same per rep; win_rate: won / (won + lost) of deals closed in the period "
+                    "(with `by`: per source or per rep); stage_conversion: per stage, the share of deals that "
+                    "entered it in the period and later moved on or were won; days_in_stage: median and average "
+                    "days per stage; activity_counts: activities per rep.")
+    scope: ScopeName | None = Field(None, description=SCOPE_HELP)
+    rep: str | None = Field(None, description=REP_HELP)
+    period: Period = Field("this_quarter", description="The forecast's or the analytics' period (the open pipeline "
+                                                       "is as of today).")
+    start: date | None = Field(None, description=START_HELP)
+    end: date | None = Field(None, description=END_HELP)
+    by: Literal["source", "owner"] | None = Field(None, description="win_rate only: one bar per deal source or per "
+                                                                     "owner (rep).")
 
 
 @dataclass
@@ -62,25 +79,59 @@ class Bars:
     horizontal: bool = False  # bars to the right: long labels (names) stay readable
 
 
+@dataclass
+class Series:
+    """One measure across the groups: a value (None: n/a, not drawn) and the text beside each bar."""
+
+    name: str
+    values: list[float | None]
+    labels: list[str]
+    color: str
+
+
+@dataclass
+class Measures:
+    """What an analytics chart draws: per group (a source, rep or stage) one bar per series."""
+
+    title: str
+    groups: list[str]
+    series: list[Series]
+    unit: Literal["percent", "days", "count", "money"]
+    axis: str  # the value axis' label
+    note: str = ""
+    horizontal: bool = False
+    stacked: bool = False  # the series on top of each other; the last one's labels at the end of the stack
+    reference: tuple[str, float] | None = None  # a dashed line across the bars: ("All: 80% ...", 0.8)
+
+
 @read_tool(ChartArgs)
 def chart(ctx: ToolContext, args: ChartArgs) -> ToolOutput | str:
     """Draw a chart the user sees as an image next to your answer: the open pipeline by stage or by
-    rep, or the forecast for a period by category (closed won, commit, best case, pipeline, weighted).
-    Use it when the user asks for a chart, graph or plot. Returns the charted numbers: answer with
-    them and say the chart is attached; never describe an image you did not get."""
-    scope = args.scope or pipeline_service.default_scope(ctx.actor)
+    rep; the forecast for a period by category or by rep; or pipeline analytics for a period: win rate
+    (overall, by source or by rep), stage conversion, days in stage, activity counts per rep. Use it
+    when the user asks for a chart, graph or plot. Returns the charted numbers (for analytics, exactly
+    pipeline_analytics' answer): answer with them and say the chart is attached; never describe an
+    image you did not get."""
+    scope = resolve_scope(ctx, args.scope, args.rep)
     who = _scope_label(ctx, scope)
-    if args.what == "forecast_by_category":
-        lines, bars = _forecast(ctx, scope, who, args.period)
+    drawing: Bars | Measures | None
+    if args.what in ANALYTICS:
+        lines, drawing = _analytics(ctx, args, scope, who)
+    elif args.what == "forecast_by_category":
+        lines, drawing = _forecast(ctx, args, scope, who)
+    elif args.what == "forecast_by_rep":
+        lines, drawing = _forecast_by_rep(ctx, args, scope, who)
     else:
-        lines, bars = _pipeline(ctx, scope, who, by_owner=args.what == "pipeline_by_owner")
-    if bars is None:
+        lines, drawing = _pipeline(ctx, scope, who, by_owner=args.what == "pipeline_by_owner")
+    if drawing is None:
         return "\n".join(lines)
-    path = files.keep(get_settings().files_dir / "charts", render(bars), suffix=".png").resolve()
-    filename = f"{args.what.replace('_', '-')}-{ctx.today.isoformat()}.png"
-    lines.append(f"Chart attached: {bars.title}")
-    return ToolOutput(text="\n".join(lines), files=[{"path": str(path), "filename": filename, "title": bars.title,
-                                                     "mimetype": "image/png"}])
+    png = render(drawing) if isinstance(drawing, Bars) else render_measures(drawing)
+    path = files.keep(get_settings().files_dir / "charts", png, suffix=".png").resolve()
+    name = args.what + (f"_by_{args.by}" if args.what == "win_rate" and args.by else "")
+    filename = f"{name.replace('_', '-')}-{ctx.today.isoformat()}.png"
+    lines.append(f"Chart attached: {drawing.title}")
+    return ToolOutput(text="\n".join(lines), files=[{"path": str(path), "filename": filename,
+                                                     "title": drawing.title, "mimetype": "image/png"}])
 
 
 def _pipeline(ctx: ToolContext, scope: pipeline_service.Scope, who: str,
@@ -115,26 +166,142 @@ def _pipeline(ctx: ToolContext, scope: pipeline_service.Scope, who: str,
                        also=[b[3] for b in bars], note=" ".join(notes), horizontal=by_owner or len(bars) > 6)
 
 
-def _forecast(ctx: ToolContext, scope: pipeline_service.Scope, who: str,
-              period: Period) -> tuple[list[str], Bars | None]:
-    which, unit = period.split("_")
-    bounds = pipeline_service.quarter_bounds if unit == "quarter" else pipeline_service.month_bounds
-    start, end = bounds(ctx.today, 1 if which == "next" else 0)
+def _forecast(ctx: ToolContext, args: ChartArgs, scope: pipeline_service.Scope,
+              who: str) -> tuple[list[str], Bars | None]:
+    """forecast_summary's answer (the model's numbers), and its categories as bars."""
+    start, end, _label = resolve_period(ctx, args.period, args.start, args.end)
     fc = pipeline_service.forecast(ctx.session, actor=ctx.actor, scope=scope, start=start, end=end)
-    head = f"Forecast {period.replace('_', ' ')} ({start} to {end}, scope {scope})"
+    summary = str(forecast_summary.run(ctx, ForecastArgs(period=args.period, start=args.start, end=args.end,
+                                                         scope=args.scope, rep=args.rep)))
     if not fc.open_deals and not fc.won_deals:
-        return [f"{head}: no deals close in this period, nothing to chart."], None
-    lines = [f"{head}:", f"- closed won: {money(fc.closed_won)} ({fc.won_deals} deals)",
-             f"- commit: {money(fc.commit)}", f"- best case: {money(fc.best_case)}",
-             f"- pipeline: {money(fc.pipeline)}", f"- weighted open: {money(fc.weighted)} ({fc.open_deals} open deals)"]
+        return [summary, "No deals close in this period: nothing to chart."], None
     buckets = {f"Closed won\n{_deals(fc.won_deals)}": fc.closed_won, "Commit": fc.commit, "Best case": fc.best_case,
                "Pipeline": fc.pipeline, f"Weighted open\n{_deals(fc.open_deals, 'open deal')}": fc.weighted}
     currency, others = _chart_currency(ctx, buckets.values())
     note = _others_note(currency, others) if others else ""
-    lines += [note.replace("in the text", "above")] if note else []
-    title = f"Forecast {_period_name(start, unit)} · {who} · {_day(start, year=False)} – {_day(end)}"
+    lines = [summary] + ([note.replace("in the text", "above")] if note else [])
+    name = _period_title(args, start, end)
+    title = " · ".join([f"Forecast {name}" if name else "Forecast", who, _span(start, end)])
     return lines, Bars(title, list(buckets), [b.get(currency, Decimal(0)) for b in buckets.values()], None, currency,
                        also=[_also(b, currency) for b in buckets.values()], note=note)
+
+
+FORECAST_PARTS = (("Closed won", "closed_won"), ("Commit", "commit"), ("Best case", "best_case"),
+                  ("Pipeline", "pipeline"))
+
+
+def _forecast_by_rep(ctx: ToolContext, args: ChartArgs, scope: pipeline_service.Scope,
+                     who: str) -> tuple[list[str], Measures | None]:
+    """The forecast per owner (the dashboard's numbers): closed won, commit, best case and pipeline stacked."""
+    start, end, label = resolve_period(ctx, args.period, args.start, args.end)
+    reps = dashboard_service.forecast_by_owner(ctx.session, actor=ctx.actor, scope=scope, start=start, end=end)
+    head = f"Forecast by rep {label}, scope {scope}"
+    if not any(r.open_deals or r.won_deals for r in reps):
+        return [f"{head}: no deals close in this period, nothing to chart."], None
+    lines = [f"{head}:"]
+    for r in reps:
+        att = r.attainment
+        quota = (f"; quota {r.quota:,.0f} {r.quota_currency}, attainment {att.closed_won:.0%} (closed won), "
+                 f"{att.with_commit:.0%} with commit") if att is not None and r.quota is not None else ""
+        lines.append(f"- {r.owner}: closed won {money(r.closed_won)} ({r.won_deals} deals), commit {money(r.commit)}, "
+                     f"best case {money(r.best_case)}, pipeline {money(r.pipeline)}, weighted open "
+                     f"{money(r.weighted)} ({r.open_deals} open deals){quota}")
+    currency, others = _chart_currency(ctx, [getattr(r, attr) for r in reps for _, attr in FORECAST_PARTS])
+    notes = [_others_note(currency, others)] if others else []
+    lines += [note.replace("in the text", "above") for note in notes]
+    drawn = reps[:MAX_BARS]
+    if len(reps) > MAX_BARS:
+        notes.insert(0, f"The first {MAX_BARS} of {len(reps)} reps are drawn; the text lists all.")
+    series = [Series(name, [float(getattr(r, attr).get(currency, 0)) for r in drawn], [], CATEGORY_COLORS[name])
+              for name, attr in FORECAST_PARTS]
+    labels = []
+    for r in drawn:
+        sums: dict[str, Decimal] = {}
+        for _, attr in FORECAST_PARTS:
+            for c, amount in getattr(r, attr).items():
+                sums[c] = sums.get(c, Decimal(0)) + amount
+        also = _also(sums, currency)
+        labels.append(" · ".join(_value(float(sums.get(currency, 0)), currency, also, None)
+                                 + ([f"{r.attainment.closed_won:.0%} of quota won"] if r.attainment else [])))
+    series[-1].labels = labels
+    name = _period_title(args, start, end)
+    title = " · ".join([f"Forecast by rep {name}" if name else "Forecast by rep", who, _span(start, end)])
+    return lines, Measures(title, [r.owner for r in drawn], series, "money", f"Amount ({currency})",
+                           note=" ".join(notes), horizontal=True, stacked=True)
+
+
+def _pct(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.0%}"  # as pipeline_analytics writes it
+
+
+def _analytics(ctx: ToolContext, args: ChartArgs, scope: pipeline_service.Scope,
+               who: str) -> tuple[list[str], Measures | None]:
+    """pipeline_analytics' answer for the same arguments (the model's numbers), and the same service
+    results as bars."""
+    by = args.by if args.what == "win_rate" else None
+    text = str(pipeline_analytics.run(ctx, AnalyticsArgs(metric=args.what, period=args.period, start=args.start,
+                                                         end=args.end, scope=args.scope, rep=args.rep, by=by)))
+    start, end, _label = resolve_period(ctx, args.period, args.start, args.end)
+    kw: dict[str, Any] = {"actor": ctx.actor, "scope": scope, "tz": ctx.tz, "start": start, "end": end}
+    session = ctx.session
+    when = _period_title(args, start, end) or _span(start, end)
+    if args.what == "win_rate":
+        wr = analytics_service.win_rate(session, by=by, **kw)
+        if not wr.total.closed:
+            return [text, "No deal was won or lost in this period: nothing to chart."], None
+        lines = wr.lines if by else [wr.total]
+        groups = [line.group for line in lines] if by else ["All closed deals"]
+        series = [Series("Win rate", [line.rate for line in lines],
+                         [f"{_pct(line.rate)} · {line.won} won, {line.lost} lost" if line.closed else
+                          "n/a · no closed deals" for line in lines], WEIGHTED)]
+        total = f"{_pct(wr.total.rate)} ({wr.total.won} won, {wr.total.lost} lost)"
+        reference = (f"All: {total}", wr.total.rate) if by and wr.total.rate is not None else None
+        title = f"Win rate by {'rep' if by == 'owner' else 'source'}" if by else "Win rate"
+        measures = Measures(f"{title} · {who} · {when}", groups, series, "percent", "Win rate",
+                            note="Win rate = won / (won + lost), of the deals closed in the period.",
+                            horizontal=True, reference=reference)
+    elif args.what == "stage_conversion":
+        conv = analytics_service.stage_conversion(session, **kw)
+        if not conv:
+            return [text, "Nothing to chart."], None
+        several = len({c.pipeline for c in conv}) > 1
+        groups = [f"{c.stage}{f' ({c.pipeline})' if several else ''}\n{c.entered} entered" for c in conv]
+        series = [Series("Moved on to a later stage", [c.conversion for c in conv],
+                         [f"{_pct(c.conversion)}\n{c.advanced} of {c.entered}" for c in conv], MOVED_ON),
+                  Series("Won", [c.win_rate for c in conv], [f"{_pct(c.win_rate)}\n{c.won} of {c.entered}"
+                                                             for c in conv], WON)]
+        measures = Measures(f"Stage conversion · {who} · {when}", groups, series, "percent",
+                            "Share of the deals that entered",
+                            note="Of the deals that entered each stage in the period: how many later moved on, "
+                                 "and how many were won.", horizontal=len(groups) > 6)
+    elif args.what == "days_in_stage":
+        times = analytics_service.days_in_stage(session, **kw)
+        if not times:
+            return [text, "Nothing to chart."], None
+        several = len({t.pipeline for t in times}) > 1
+        groups = [f"{t.stage}{f' ({t.pipeline})' if several else ''}\n{_deals(t.stays, 'stay')}" for t in times]
+        series = [Series("Median", [t.median_days for t in times], [f"{t.median_days} d" for t in times], WEIGHTED),
+                  Series("Average", [t.average_days for t in times], [f"{t.average_days} d" for t in times],
+                         AMOUNT)]
+        measures = Measures(f"Days in stage · {who} · {when}", groups, series, "days", "Days in stage",
+                            note="Over the stays in a stage that ended in the period (the deal moved on).",
+                            horizontal=len(groups) > 6)
+    else:
+        reps = analytics_service.activity_counts(session, **kw)
+        if not reps:
+            return [text, "Nothing to chart."], None
+        series = [Series("Activities", [float(r.total) for r in reps],
+                         [f"{r.total} · {', '.join(f'{n} {t}' for t, n in sorted(r.by_type.items()))}" for r in reps],
+                         WEIGHTED)]
+        measures = Measures(f"Activities by rep · {who} · {when}", [r.owner for r in reps], series, "count",
+                            "Activities logged", horizontal=True)
+    lines = [text]
+    if len(measures.groups) > MAX_BARS:
+        measures.note = f"The first {MAX_BARS} of {len(measures.groups)} are drawn; the text lists all. {measures.note}"
+        measures.groups = measures.groups[:MAX_BARS]
+        for s in measures.series:
+            s.values, s.labels = s.values[:MAX_BARS], s.labels[:MAX_BARS]
+    return lines, measures
 
 
 def _chart_currency(ctx: ToolContext, amounts: Iterable[dict[str, Decimal]]) -> tuple[str, list[str]]:
@@ -165,11 +332,23 @@ def _day(day: date, *, year: bool = True) -> str:
     return f"{day.day} {day:%b}" + (f" {day.year}" if year else "")
 
 
-def _period_name(start: date, unit: str) -> str:
+def _period_title(args: ChartArgs, start: date, end: date) -> str | None:
+    """"Q4 2026", "November 2026", "2026"; None for custom dates (the span says it)."""
+    if args.start is not None:
+        return None
+    unit = args.period.partition("_")[2]
+    if unit == "year":
+        return str(start.year)
     return f"Q{(start.month - 1) // 3 + 1} {start.year}" if unit == "quarter" else f"{start:%B %Y}"
 
 
-def _scope_label(ctx: ToolContext, scope: str) -> str:
+def _span(start: date, end: date) -> str:
+    return f"{_day(start, year=start.year != end.year)} – {_day(end)}"
+
+
+def _scope_label(ctx: ToolContext, scope: pipeline_service.Scope) -> str:
+    if isinstance(scope, pipeline_service.Rep):
+        return scope.name
     me = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
     if scope == "mine" and me is not None:
         return me.name
@@ -243,6 +422,78 @@ def render(bars: Bars) -> bytes:
     return buf.getvalue()
 
 
+def render_measures(m: Measures) -> bytes:
+    """An analytics chart as PNG bytes, the size of `render`'s: grouped (or stacked) bars, a percent
+    axis for rates; an n/a value gets its label at the axis and no bar (it is not 0%)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentFormatter
+
+    fig = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, layout="constrained", facecolor="white")
+    FigureCanvasAgg(fig)
+    fig.suptitle(m.title, x=0.012, ha="left", fontsize=13, fontweight="bold", color=INK)
+    if m.note:
+        fig.supxlabel(m.note, x=0.012, ha="left", fontsize=9, color=MUTED)
+    ax = fig.add_subplot()
+    h = m.horizontal
+    sep = " · " if h else "\n"
+    n = 1 if m.stacked else len(m.series)
+    width = BAR / n
+    base = [0.0] * len(m.groups)  # stacked: where the next series starts
+    texts: list[Text] = []
+    for k, s in enumerate(m.series):
+        shift = (k - (n - 1) / 2) * width if not m.stacked else 0.0
+        shown = [i for i, v in enumerate(s.values) if v is not None]
+        values = [float(s.values[i] or 0) for i in shown]
+        offsets = [base[i] for i in shown]
+        if m.stacked:
+            for i, v in zip(shown, values, strict=True):
+                base[i] += v
+        at = [i + shift for i in shown]
+        drawn = (ax.barh(at, values, width, left=offsets, color=s.color, label=s.name) if h else
+                 ax.bar(at, values, width, bottom=offsets, color=s.color, label=s.name))
+        if s.labels and shown:
+            texts += ax.bar_label(drawn, labels=[s.labels[i].replace("\n", sep) for i in shown], padding=4,
+                                  fontsize=9 if n > 1 else 10, color=INK)
+        for i, v in enumerate(s.values):
+            if v is None and s.labels:  # n/a: said at the axis, no bar
+                texts.append(ax.annotate(s.labels[i].replace("\n", sep), (0, i + shift) if h else (i + shift, 0),
+                                         xytext=(4, 0) if h else (0, 4), textcoords="offset points",
+                                         ha="left" if h else "center", va="center" if h else "bottom",
+                                         fontsize=9, color=MUTED, style="italic"))
+    if m.reference is not None:
+        label, value = m.reference
+        (ax.axvline if h else ax.axhline)(value, color=REFERENCE, linestyle="--", linewidth=1.4, label=label)
+    if len(m.series) > 1 or m.reference is not None:
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncol=len(m.series) + (m.reference is not None),
+                  frameon=False, fontsize=9, labelcolor=INK, borderaxespad=0.2, handlelength=1.6)
+    positions = list(range(len(m.groups)))
+    if h:
+        ax.set_yticks(positions, [g.replace("\n", " · ") for g in m.groups])
+        pad = max(0.0, (4 - len(positions)) / 2)
+        ax.set_ylim(len(positions) - 0.5 + pad, -0.5 - pad)
+    else:
+        ax.set_xticks(positions, m.groups)
+    _axes(ax, h)
+    (ax.set_xlabel if h else ax.set_ylabel)(m.axis, color=MUTED, fontsize=10)
+    value_axis = ax.xaxis if h else ax.yaxis
+    if m.unit == "percent":  # 0 to 100%, whatever room the labels take beyond it
+        value_axis.set_major_locator(FixedLocator([0, 0.25, 0.5, 0.75, 1]))
+        value_axis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+        (ax.set_xlim if h else ax.set_ylim)(0, 1.0)
+    elif m.unit == "money":
+        value_axis.set_major_formatter(FuncFormatter(lambda v, _pos: compact(v)))
+    else:
+        value_axis.set_major_locator(MaxNLocator(integer=m.unit == "count", nbins=6))
+    if m.unit != "percent" and not any(v for s in m.series for v in s.values):
+        (ax.set_xlim if h else ax.set_ylim)(0, 1)
+        value_axis.set_major_locator(FixedLocator([0]))
+    _fit(fig, ax, texts, h)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
 def _fit(fig: Figure, ax: Axes, texts: list[Text], horizontal: bool) -> None:
     """Stretch the value axis until every bar's label lies inside the plot (measured, not guessed)."""
     for _ in range(4):  # each stretch moves the layout a little; it settles in a step or two
@@ -273,6 +524,11 @@ def _style(ax: Axes, currency: str, horizontal: bool) -> None:
 
     (ax.xaxis if horizontal else ax.yaxis).set_major_formatter(FuncFormatter(lambda v, _pos: compact(v)))
     (ax.set_xlabel if horizontal else ax.set_ylabel)(f"Amount ({currency})", color=MUTED, fontsize=10)
+    _axes(ax, horizontal)
+
+
+def _axes(ax: Axes, horizontal: bool) -> None:
+    """The grid, spines, ticks and margins every chart shares."""
     ax.grid(axis="x" if horizontal else "y", color=GRID, linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right", "bottom" if horizontal else "left"):

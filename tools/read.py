@@ -14,11 +14,13 @@ from store.models import Company, Contact, Deal, DealContact, Stage, Task, User
 from store.models.enums import TaskStatus
 from store.services import analytics as analytics_service
 from store.services import crud, spec_for
+from store.services import dashboard as dashboard_service
 from store.services import forecast_changes as changes_service
 from store.services import pipeline as pipeline_service
 from store.services import search as search_service
 from store.services import timeline as timeline_service
 from tools.base import ToolContext, as_uuid, read_tool
+from tools.scope import END_HELP, REP_HELP, SCOPE_HELP, START_HELP, Period, ScopeName, resolve_period, resolve_scope
 
 Kind = Literal["contact", "company", "deal"]
 
@@ -118,14 +120,14 @@ def list_my_tasks(ctx: ToolContext, args: TasksArgs) -> str:
 
 
 class PipelineArgs(BaseModel):
-    scope: Literal["mine", "team", "all"] | None = Field(
-        None, description="Whose deals: mine, my team's, or all I can see. Default: a rep's own, a manager's team.")
+    scope: ScopeName | None = Field(None, description=SCOPE_HELP)
+    rep: str | None = Field(None, description=REP_HELP)
 
 
 @read_tool(PipelineArgs)
 def pipeline_summary(ctx: ToolContext, args: PipelineArgs) -> str:
     """The open pipeline by stage: number of deals, total amount and probability-weighted amount."""
-    scope = args.scope or pipeline_service.default_scope(ctx.actor)
+    scope = resolve_scope(ctx, args.scope, args.rep)
     lines = pipeline_service.pipeline_by_stage(ctx.session, actor=ctx.actor, scope=scope)
     if not lines:
         return f"No open deals in scope '{scope}'."
@@ -138,29 +140,28 @@ def pipeline_summary(ctx: ToolContext, args: PipelineArgs) -> str:
 
 
 class ForecastArgs(BaseModel):
-    period: Literal["this_month", "next_month", "this_quarter", "next_quarter"] = "this_quarter"
-    scope: Literal["mine", "team", "all"] | None = None
+    period: Period = "this_quarter"
+    start: date | None = Field(None, description=START_HELP)
+    end: date | None = Field(None, description=END_HELP)
+    scope: ScopeName | None = Field(None, description=SCOPE_HELP)
+    rep: str | None = Field(None, description=REP_HELP)
 
 
 @read_tool(ForecastArgs)
 def forecast_summary(ctx: ToolContext, args: ForecastArgs) -> str:
-    """The forecast for a period: commit, best case, pipeline, weighted and closed-won, with the
-    largest deals counted."""
-    scope = args.scope or pipeline_service.default_scope(ctx.actor)
-    which, unit = args.period.split("_")
-    offset = 1 if which == "next" else 0
-    bounds = pipeline_service.quarter_bounds if unit == "quarter" else pipeline_service.month_bounds
-    start, end = bounds(ctx.today, offset)
+    """The forecast for a period (a month, quarter or year; or start and end dates): commit, best case,
+    pipeline, weighted and closed-won, quota attainment, with the largest deals counted."""
+    scope = resolve_scope(ctx, args.scope, args.rep)
+    start, end, label = resolve_period(ctx, args.period, args.start, args.end)
     fc = pipeline_service.forecast(ctx.session, actor=ctx.actor, scope=scope, start=start, end=end)
-    out = [f"Forecast {args.period.replace('_', ' ')} ({start} to {end}, scope {scope}):",
+    out = [f"Forecast {label}, scope {scope}:",
            f"- closed won: {money(fc.closed_won)} ({fc.won_deals} deals)",
            f"- commit: {money(fc.commit)}", f"- best case: {money(fc.best_case)}",
            f"- pipeline: {money(fc.pipeline)}", f"- weighted open: {money(fc.weighted)} ({fc.open_deals} open deals)"]
-    if fc.quota:
-        won = fc.closed_won.get(fc.quota_currency or "", Decimal(0))
-        committed = won + fc.commit.get(fc.quota_currency or "", Decimal(0))
-        out.append(f"- quota: {fc.quota:,.0f} {fc.quota_currency}; attainment {won / fc.quota:.0%} (closed won), "
-                   f"{committed / fc.quota:.0%} with commit")
+    att = dashboard_service.attainment(fc.closed_won, fc.commit, fc.quota, fc.quota_currency)
+    if att is not None:
+        out.append(f"- quota: {fc.quota:,.0f} {fc.quota_currency}; attainment {att.closed_won:.0%} (closed won), "
+                   f"{att.with_commit:.0%} with commit")
     if fc.deals:
         out.append("Largest deals counted:")
         out += [f"  - {d['name']}: {d['amount'] or 0:,.0f} {d['currency']}, {d['stage']}, {d['forecast_category']}, "
@@ -169,10 +170,11 @@ def forecast_summary(ctx: ToolContext, args: ForecastArgs) -> str:
 
 
 class ForecastChangesArgs(BaseModel):
-    period: Literal["this_month", "next_month", "this_quarter", "next_quarter"] = "this_quarter"
-    start: date | None = Field(None, description="A custom period's first day (with end); replaces period.")
-    end: date | None = Field(None, description="A custom period's last day (with start).")
-    scope: Literal["mine", "team", "all"] | None = None
+    period: Period = "this_quarter"
+    start: date | None = Field(None, description=START_HELP)
+    end: date | None = Field(None, description=END_HELP)
+    scope: ScopeName | None = Field(None, description=SCOPE_HELP)
+    rep: str | None = Field(None, description=REP_HELP)
     since: date | None = Field(None, description="Compare with the forecast as it stood at the start of this day. "
                                                  "Default: 7 days ago.")
 
@@ -184,16 +186,8 @@ def forecast_changes(ctx: ToolContext, args: ForecastChangesArgs) -> str:
     case, pipeline, weighted) and each deal that moved, largest change first: new, won, lost, pushed out
     of or pulled into the period, stage, amount, category, owner; with the amount it added or removed
     and its id."""
-    scope = args.scope or pipeline_service.default_scope(ctx.actor)
-    if (args.start is None) != (args.end is None):
-        return "A custom period needs both start and end dates; ask the user for the missing one."
-    if args.start is not None and args.end is not None:
-        start, end, label = args.start, args.end, f"{args.start} to {args.end}"
-    else:
-        which, unit = args.period.split("_")
-        bounds = pipeline_service.quarter_bounds if unit == "quarter" else pipeline_service.month_bounds
-        start, end = bounds(ctx.today, 1 if which == "next" else 0)
-        label = f"{args.period.replace('_', ' ')} ({start} to {end})"
+    scope = resolve_scope(ctx, args.scope, args.rep)
+    start, end, label = resolve_period(ctx, args.period, args.start, args.end)
     since_day = args.since or ctx.today - timedelta(days=7)
     since = datetime.combine(since_day, time.min, tzinfo=ctx.tz)
     fc = changes_service.forecast_changes(ctx.session, actor=ctx.actor, scope=scope, start=start, end=end,
@@ -324,28 +318,14 @@ def draft_email(ctx: ToolContext, args: DraftArgs) -> str:
 class AnalyticsArgs(BaseModel):
     metric: Literal["win_rate", "deal_size", "sales_cycle", "stage_conversion", "days_in_stage", "stale_deals",
                     "activity_counts"]
-    period: Literal["this_month", "last_month", "this_quarter", "last_quarter", "this_year", "last_year"] = (
-        "this_quarter")
-    start: date | None = Field(None, description="A custom period's first day (with end); replaces period.")
-    end: date | None = Field(None, description="A custom period's last day (with start).")
-    scope: Literal["mine", "team", "all"] | None = None
+    period: Period = "this_quarter"
+    start: date | None = Field(None, description=START_HELP)
+    end: date | None = Field(None, description=END_HELP)
+    scope: ScopeName | None = Field(None, description=SCOPE_HELP)
+    rep: str | None = Field(None, description=REP_HELP)
     by: Literal["source", "owner"] | None = Field(None, description="win_rate only: one line per deal source or "
                                                                      "per owner.")
     days: int = Field(14, ge=1, le=365, description="stale_deals only: no activity for at least this many days.")
-
-
-def _analytics_period(ctx: ToolContext, args: AnalyticsArgs) -> tuple[date, date, str]:
-    if args.start is not None and args.end is not None:
-        return args.start, args.end, f"{args.start} to {args.end}"
-    which, unit = args.period.split("_")
-    offset = {"this": 0, "last": -1}[which]
-    if unit == "year":
-        year = ctx.today.year + offset
-        start, end = date(year, 1, 1), date(year, 12, 31)
-    else:
-        bounds = pipeline_service.quarter_bounds if unit == "quarter" else pipeline_service.month_bounds
-        start, end = bounds(ctx.today, offset)
-    return start, end, f"{args.period.replace('_', ' ')} ({start} to {end})"
 
 
 def _pct(rate: float | None) -> str:
@@ -371,10 +351,8 @@ def pipeline_analytics(ctx: ToolContext, args: AnalyticsArgs) -> str:
     reached a later stage, were won, were lost), days_in_stage (average and median days in each stage, over
     stays that ended in the period), stale_deals (open deals with no activity for `days` days, oldest first;
     the period is ignored), activity_counts (activities per rep and type). Quote the numbers as given."""
-    scope = args.scope or pipeline_service.default_scope(ctx.actor)
-    if (args.start is None) != (args.end is None):
-        return "A custom period needs both start and end dates; ask the user for the missing one."
-    start, end, label = _analytics_period(ctx, args)
+    scope = resolve_scope(ctx, args.scope, args.rep)
+    start, end, label = resolve_period(ctx, args.period, args.start, args.end)
     kw: dict[str, Any] = {"actor": ctx.actor, "scope": scope, "tz": ctx.tz}
     session = ctx.session
     if args.metric == "stale_deals":

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import store.services  # noqa: F401  (registers every entity)
-from channels.api import chat, crud_routes, data_routes, ingest_routes, records
+from channels.api import chat, crud_routes, dashboard, data_routes, ingest_routes, records
 from store.db import get_sessionmaker
 from store.errors import CRMError
 
@@ -89,7 +89,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
                             status_code=409)
 
     api = [*crud_routes.all_entity_routers(), crud_routes.audit_router(), records.router, data_routes.router,
-           chat.router, ingest_routes.router]
+           chat.router, ingest_routes.router, dashboard.router]
     for router in api:
         app.include_router(router, prefix="/api/v1")
     # Mail providers post here (their own auth: Mailgun's signature, basic auth for the others).
@@ -107,12 +107,18 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
     from importlib.resources import files
 
     page = files("channels").joinpath(HOME).read_text(encoding="utf-8")
+    dashboard_page = files("channels").joinpath(DASHBOARD).read_text(encoding="utf-8")
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def home() -> str:
         return page
 
+    @app.get("/dashboard", include_in_schema=False, response_class=HTMLResponse)
+    def dashboard_home() -> str:
+        return dashboard_page
+
     return app
 
 
 HOME = "web/index.html"  # relative to the channels package; pyproject ships channels/web/* as package data
+DASHBOARD = "web/dashboard.html"  # the manager's dashboard (GET /api/v1/dashboard)

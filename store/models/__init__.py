@@ -17,6 +17,7 @@ from store.models.engagement import (
 )
 from store.models.org import ApiToken, Team, User, Workspace
 from store.models.sales import Deal, DealContact, DealHistory, Pipeline, Stage
+from store.models.scoring import LeadAssignment, ScoringModel
 from store.models.system import Approval, AuditLog, InboundToken, Job
 
 __all__ = [
@@ -38,11 +39,13 @@ __all__ = [
     "EmailParticipant",
     "InboundToken",
     "Job",
+    "LeadAssignment",
     "Note",
     "Pipeline",
     "Product",
     "Quote",
     "QuoteLineItem",
+    "ScoringModel",
     "Stage",
     "Task",
     "Team",

@@ -128,7 +128,7 @@ def win_rate(session: Session, *, actor: Actor, scope: Scope, start: date, end: 
         .order_by(d.amount.desc().nulls_last(), d.id).limit(cap)
     ).all()
     ordered = sorted(lines.values(), key=lambda line: (-line.closed, line.group.lower()))
-    return WinRate(start, end, scope, by, total, ordered, [DealRef(*r) for r in refs])
+    return WinRate(start, end, str(scope), by, total, ordered, [DealRef(*r) for r in refs])
 
 
 # --- deal size and sales cycle ----------------------------------------------------------
@@ -193,7 +193,7 @@ def deal_size_and_cycle(session: Session, *, actor: Actor, scope: Scope, start: 
         .join(Stage, Stage.id == d.stage_id).where(Stage.kind == StageKind.won)
         .order_by(d.amount.desc().nulls_last(), d.id).limit(cap)
     ).all()
-    return DealSizeCycle(start, end, scope, won_amount, _days_stats(cycles[StageKind.won]),
+    return DealSizeCycle(start, end, str(scope), won_amount, _days_stats(cycles[StageKind.won]),
                          _days_stats(cycles[StageKind.lost]), [DealRef(*r) for r in refs])
 
 
@@ -357,7 +357,7 @@ def stale_deals(session: Session, *, actor: Actor, scope: Scope, today: date, da
     out = [StaleDeal(id_, name, owner or "Unassigned", stage, amount, currency, at,
                      (today - (at or created).astimezone(tz).date()).days)
            for id_, name, owner, stage, amount, currency, at, created in rows]
-    return StaleDeals(days, today, scope, total, out)
+    return StaleDeals(days, today, str(scope), total, out)
 
 
 # --- activity counts --------------------------------------------------------------------

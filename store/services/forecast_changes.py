@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from store.actor import Actor
@@ -136,19 +136,21 @@ def forecast_changes(session: Session, *, actor: Actor, scope: Scope, start: dat
     if start > end:
         raise ValidationFailed("the period starts after it ends", field="start")
     since = since if since.tzinfo else since.replace(tzinfo=UTC)
-    visible = readable(spec_for("deal"), actor).with_only_columns(Deal.id)
     h = DealHistory
-    ranked = (
-        select(h.deal_id, h.stage_id, h.amount, h.currency, h.close_date, h.probability, h.forecast_category,
-               h.owner_id, func.row_number().over(partition_by=h.deal_id,
-                                                  order_by=(h.changed_at.desc(), h.id.desc())).label("rn"))
-        .where(h.workspace_id == actor.workspace_id, h.changed_at <= since, h.deal_id.in_(visible))
-        .subquery()
+    # The deals that can count in the period then or now: closing in it now, or with a history row
+    # closing in it by then. For each, its latest history row at `since` (the state then), found
+    # through the (deal_id, changed_at) index. (A window over the whole history sorted every row.)
+    candidates = union(
+        select(Deal.id).where(Deal.workspace_id == actor.workspace_id, Deal.close_date.between(start, end)),
+        select(h.deal_id).where(h.workspace_id == actor.workspace_id, h.changed_at <= since,
+                                h.close_date.between(start, end)),
     )
-    then = select(ranked).where(ranked.c.rn == 1).subquery()
-    t = then.c
-    deal = readable(spec_for("deal"), actor).subquery()
+    latest = (select(h.id).where(h.deal_id == Deal.id, h.changed_at <= since)
+              .order_by(h.changed_at.desc(), h.id.desc()).limit(1).scalar_subquery())
+    deal = (readable(spec_for("deal"), actor).where(Deal.id.in_(candidates))
+            .add_columns(latest.label("then_id")).subquery())
     d = deal.c
+    t = then = aliased(DealHistory)
     now_stage, then_stage = aliased(Stage), aliased(Stage)
     now_owner, then_owner = aliased(User), aliased(User)
     now_in, then_in = owner_in_scope(actor, scope, d.owner_id), owner_in_scope(actor, scope, t.owner_id)
@@ -162,13 +164,13 @@ def forecast_changes(session: Session, *, actor: Actor, scope: Scope, start: dat
         .select_from(deal)
         .join(now_stage, now_stage.id == d.stage_id)
         .outerjoin(now_owner, now_owner.id == d.owner_id)
-        .outerjoin(then, t.deal_id == d.id)
+        .outerjoin(then, then.id == d.then_id)
         .outerjoin(then_stage, then_stage.id == t.stage_id)
         .outerjoin(then_owner, then_owner.id == t.owner_id)
         .where(or_(now_in, and_(t.deal_id.is_not(None), then_in)),
                or_(d.close_date.between(start, end), t.close_date.between(start, end)))
     ).all()
-    result = ForecastChanges(start=start, end=end, scope=scope, since=since, then=Totals(), now=Totals(), deals=[])
+    result = ForecastChanges(start=start, end=end, scope=str(scope), since=since, then=Totals(), now=Totals(), deals=[])
     for row in rows:
         now = _State(*row[3:13], row[13] or "Unassigned", bool(row[14]))
         if row[15] is not None:

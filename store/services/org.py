@@ -213,3 +213,20 @@ def team_managers(session: Session, *, workspace_id: uuid.UUID, team_id: uuid.UU
     return list(session.scalars(select(User).where(
         User.workspace_id == workspace_id, User.team_id == team_id, User.role == Role.manager,
         User.is_active.is_(True)).order_by(User.name)))
+
+
+def find_users(session: Session, *, workspace_id: uuid.UUID, query: str) -> list[User]:
+    """Active users a person might mean by `query`: an email, a full name, or a first or last name
+    ("Dana", "dana's"). The best kind of match wins: exact email, then full name, then a name part."""
+    q = query.strip().lower().removesuffix("'s").removesuffix("’s").strip()
+    if not q:
+        return []
+    users = list(session.scalars(select(User).where(User.workspace_id == workspace_id, User.is_active.is_(True))
+                                 .order_by(User.name)))
+    for match in (lambda u: u.email.lower() == q, lambda u: u.name.lower() == q,
+                  lambda u: q in u.name.lower().split() or u.email.lower().split("@")[0] == q,
+                  lambda u: u.name.lower().startswith(q)):
+        found = [u for u in users if match(u)]
+        if found:
+            return found
+    return []

@@ -1,7 +1,8 @@
 """Pipeline and forecast summaries for a caller's scope (the full analytics come later).
 
 Scope: "mine" (deals the actor owns), "team" (their team's), "all" (every deal they can
-read). Amounts are summed per currency: converting needs rates the CRM does not keep.
+read), or a `Rep` (one named person's: "why did Dana's forecast drop?", checked by `rep_scope`).
+Amounts are summed per currency: converting needs rates the CRM does not keep.
 """
 
 from __future__ import annotations
@@ -16,13 +17,49 @@ from sqlalchemy import ColumnElement, Select, case, func, select, true
 from sqlalchemy.orm import Session
 
 from store.actor import Actor
-from store.errors import ValidationFailed
+from store.errors import PermissionDenied, ValidationFailed
 from store.models import Deal, Stage, User, Workspace
 from store.models.enums import ForecastCategory, Role, StageKind
 from store.permissions import team_member_ids
 from store.services.crud import readable, spec_for
 
-Scope = Literal["mine", "team", "all"]
+
+@dataclass(frozen=True)
+class Rep:
+    """One named person's records, or a named manager's team ("Dana's forecast" is her team's).
+    Build it with `rep_scope`, which checks the actor may see them."""
+
+    user_id: uuid.UUID
+    name: str
+    team_id: uuid.UUID | None = None  # set for a manager: everyone in their team
+
+    def __str__(self) -> str:
+        return f"{self.name}'s team" if self.team_id else self.name
+
+    def owners(self, workspace_id: uuid.UUID) -> Any:
+        """The owner ids this scope covers, as a SELECT (a team) or a one-item list."""
+        if self.team_id is None:
+            return [self.user_id]
+        return select(User.id).where(User.workspace_id == workspace_id, User.team_id == self.team_id)
+
+
+Scope = Literal["mine", "team", "all"] | Rep
+
+
+def rep_scope(session: Session, *, actor: Actor, user_id: uuid.UUID) -> Rep:
+    """A scope of one person's numbers (a manager's: their team's): oneself; for a manager, someone in
+    their team; for an admin, anyone in the workspace. A rep sees only their own numbers."""
+    user = session.get(User, user_id)
+    if user is None or user.workspace_id != actor.workspace_id:
+        raise ValidationFailed(f"no user with id {user_id}")
+    team = user.team_id if user.role == Role.manager else None
+    if actor.is_admin or user.id == actor.user_id:
+        return Rep(user.id, user.name, team)
+    if actor.role == Role.manager and actor.team_id is not None and user.team_id == actor.team_id:
+        return Rep(user.id, user.name, team)
+    if actor.role == Role.manager:
+        raise PermissionDenied(f"{user.name} is not in your team: you can see the numbers of your team only")
+    raise PermissionDenied(f"you can see your own numbers only, not {user.name}'s")
 
 
 def default_scope(actor: Actor) -> Scope:
@@ -32,7 +69,9 @@ def default_scope(actor: Actor) -> Scope:
 def owner_in_scope(actor: Actor, scope: Scope, owner_col: Any) -> ColumnElement[bool]:
     """Whose records a scope covers, for any owner column (a deal's, an activity's, a past
     owner in the deal history): mine; my team's (without a team: mine, or all for an admin);
-    all. What the actor may read at all is filtered separately (`readable`)."""
+    all; or one named person's. What the actor may read at all is filtered separately (`readable`)."""
+    if isinstance(scope, Rep):
+        return owner_col.in_(scope.owners(actor.workspace_id))  # type: ignore[no-any-return]
     if scope == "mine":
         if actor.user_id is None:
             raise ValidationFailed("'mine' needs a user; use scope 'all'")
@@ -131,7 +170,7 @@ class Forecast:
 
 def forecast(session: Session, *, actor: Actor, scope: Scope, start: date, end: date, top: int = 10) -> Forecast:
     """Deals closing in [start, end]: open ones by forecast category, and closed-won."""
-    result = Forecast(start=start, end=end, scope=scope)
+    result = Forecast(start=start, end=end, scope=str(scope))
     deals = scoped_deals(actor, scope).where(Deal.close_date >= start, Deal.close_date <= end).subquery()
     d = deals.c
     prob = func.coalesce(d.probability, Stage.probability)
@@ -176,7 +215,9 @@ def quota(session: Session, *, actor: Actor, scope: Scope, start: date, end: dat
     period's share of a quarter (whole months count as thirds; other spans by days)."""
     people = select(User.quota).where(User.workspace_id == actor.workspace_id, User.is_active.is_(True),
                                       User.quota.is_not(None))
-    if scope == "mine":
+    if isinstance(scope, Rep):
+        people = people.where(User.id.in_(scope.owners(actor.workspace_id)))
+    elif scope == "mine":
         people = people.where(User.id == actor.user_id)
     elif scope == "team" and actor.team_id is not None:
         people = people.where(User.id.in_(team_member_ids(actor)))
