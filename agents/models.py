@@ -31,7 +31,8 @@ class RemoteBrain(Brain, Protocol):
 class LLMBrain:
     """`ChatOpenAI` against any OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, headers: dict[str, str] | None = None) -> None:
+        """`headers` go with every request (a gateway's own headers; the evals name the scenario)."""
         from langchain_openai import ChatOpenAI
 
         self.name = settings.llm_model or "default"
@@ -39,7 +40,8 @@ class LLMBrain:
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
         self.chat = ChatOpenAI(model=self.name, base_url=self.base_url, api_key=key,  # type: ignore[arg-type]
                                max_retries=settings.llm_max_retries, timeout=settings.llm_timeout_seconds,
-                               temperature=0)
+                               temperature=0, default_headers=headers,
+                               stream_usage=True)  # token counts also when the graph streams
         self.bound = self.chat.bind_tools([_with_evidence(t.schema()) if t.kind == "write" else t.schema()
                                            for t in TOOLS.values()])
 

@@ -285,6 +285,10 @@ from channels.cli_leads import leads_app  # noqa: E402
 
 app.add_typer(leads_app, name="leads")
 
+from channels.cli_eval import eval_cmd  # noqa: E402
+
+app.command("eval")(eval_cmd)
+
 
 def main() -> None:
     app()
