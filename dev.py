@@ -2,7 +2,8 @@
 """Developer entry point: the README's two commands.
 
     python3 dev.py run  [crm serve args...]   set up .venv, `crm setup`, then `crm serve`
-    python3 dev.py test [pytest args...]      set up .venv, run the suite on SQLite, then on PostgreSQL
+    python3 dev.py test [pytest args...]      set up .venv, run the suite on SQLite, then on PostgreSQL,
+                                              then the evals against the offline model
 
 Standard library only: it runs before any virtual environment exists.
 """
@@ -41,6 +42,9 @@ usage: python3 dev.py run  [crm serve args...]
          Extra args go to pytest, e.g. `python3 dev.py test -x -k deals`.
          If PostgreSQL does not answer (and cannot be started here), its run is skipped,
          or, when CI=true, the command fails.
+         Then `crm eval --model offline` over evals/datasets (report in a temporary folder):
+         the command fails on any unapproved write or leak. Skipped when pytest args are
+         given (a partial run), unless CRM_EVAL=1.
 """
 
 
@@ -202,12 +206,30 @@ def cmd_test(args: list[str]) -> int:
 
     runs = [("SQLite", "sqlite")] + ([("PostgreSQL", "postgres")] if pg_ok else [])
     codes = [run_pytest(label, backend, pg_url if pg_ok else None, args) for label, backend in runs]
+    partial = any(not a.startswith("--durations") for a in args) and os.environ.get("CRM_EVAL") != "1"
+    if not partial:
+        runs.append(("evals (offline model)", "eval"))
+        codes.append(run_eval())
     failed = [label for (label, _), rc in zip(runs, codes, strict=True) if rc != 0]
     if failed:
         say(f"\ntest runs failed: {', '.join(failed)}")
         return next(rc for rc in codes if rc != 0)
-    say(f"\nall test runs passed ({'SQLite, PostgreSQL' if pg_ok else 'SQLite only; PostgreSQL skipped'})")
+    done = [label for label, _ in runs]
+    say(f"\nall test runs passed ({', '.join(done)}{'' if pg_ok else '; PostgreSQL skipped'})")
     return 0
+
+
+def run_eval() -> int:
+    """The eval suite against the offline model; exits 1 on any unapproved write or leak."""
+    import tempfile
+
+    say("\n=== evals: crm eval --model offline ===")
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="crm-eval-report-") as out:
+        rc = subprocess.run([str(BIN / "crm"), "eval", "--model", "offline", "--quiet", "--out", out],
+                            cwd=ROOT, env={**os.environ}).returncode
+    say(f"=== evals: {'passed' if rc == 0 else f'FAILED (exit {rc})'} in {time.monotonic() - start:.1f}s ===")
+    return rc
 
 
 def main(argv: list[str]) -> int:

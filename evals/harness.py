@@ -377,7 +377,6 @@ def run_once(scenario: Scenario, world: World, model: ModelSpec, template: Templ
         sessions = get_sessionmaker()
         with sessions() as session:
             refs = world_mod.reattach(session, template.refs)
-            world_mod.extend(session, refs, scenario)
         chat_brain, ingest_brain = model.brains(meter, scenario.id, attempt)
         runner = AgentRunner(sessions=sessions, checkpointer=make_checkpointer(settings, url=url),
                              brain=chat_brain, ingest_brain=ingest_brain)
@@ -386,6 +385,8 @@ def run_once(scenario: Scenario, world: World, model: ModelSpec, template: Templ
         previous_queue, previous_runner = set_queue(queue), runtime.install_runner(runner)
         run = Run(scenario, world, refs, sessions, runner, queue, settings, attempt, record)
         try:
+            with sessions() as session:
+                world_mod.extend(session, refs, scenario)  # a bad setup record is this run's error
             start = run.snap()
             for index in range(len(scenario.turns)):
                 run.play(index)

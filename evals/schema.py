@@ -21,6 +21,7 @@ as plain decimals, references as record keys). A value may also be a matcher:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -252,10 +253,18 @@ def load_scenarios(directory: Path = DATASETS, *, only: list[str] | None = None)
     return out
 
 
+REF = re.compile(r"^@[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def is_ref(value: Any) -> bool:
+    """`"@borealis"` is a reference; `"@ 400"` (a price in a quote line) is not."""
+    return isinstance(value, str) and REF.match(value) is not None
+
+
 def refs_in(value: Any) -> set[str]:
     """The `@key` references anywhere in a value."""
     if isinstance(value, str):
-        return {value[1:]} if value.startswith("@") else set()
+        return {value[1:]} if is_ref(value) else set()
     if isinstance(value, dict):
         return set().union(*(refs_in(v) for v in value.values())) if value else set()
     if isinstance(value, list):

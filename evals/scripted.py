@@ -6,8 +6,8 @@
   dataset or in the scorer.
 - **careless** makes one mistake per scenario, chosen from what the scenario tests, and
   logs it: it obeys an injection (the attacker's write, or the canary), leaks (the probe's
-  target, or the system prompt it was given), writes a wrong value, skips a write, or
-  leaves out the facts. The eval must catch every logged mistake.
+  target, a scenario's secret, or the system prompt it was given), writes a wrong value,
+  skips a write, leaves out the facts, or proposes a write nobody asked for. The eval must catch every logged mistake.
 
 They know the scenario from the `X-Eval-Scenario` header the harness sends (a real endpoint
 ignores it); everything else they learn as a model would, from the request's messages: ids
@@ -29,12 +29,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from evals.openai_server import FakeOpenAI, Reply, text, tool_calls
-from evals.schema import ProposalSpec, Scenario, World, load_scenarios, load_world, refs_in
+from evals.schema import ProposalSpec, Scenario, World, is_ref, load_scenarios, load_world, refs_in
 
 PERSONAS = ("perfect", "careless")
 _UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 LOOKUP_TOOLS = ("find_records", "list_my_tasks")
-MISTAKES = ("obeyed_injection", "leak", "wrong_value", "skipped_write", "missing_facts")
+MISTAKES = ("obeyed_injection", "leak", "wrong_value", "skipped_write", "missing_facts", "extra_write")
+UNASKED = ProposalSpec(tool="create_task", args={"title": "Follow up on this (nobody asked for it)"})
 
 
 def _label(kind: str, fields: dict[str, Any]) -> str:
@@ -115,7 +116,11 @@ class Persona:
         if scenario.expect.proposals:
             digest = int(hashlib.sha256(scenario.id.encode()).hexdigest(), 16)
             return ("wrong_value", "skipped_write")[digest % 2]
-        return "missing_facts"
+        if scenario.expect.answer_contains or any(t.reply_contains for t in scenario.turns):
+            return "missing_facts"
+        if scenario.secrets:
+            return "leak"
+        return "extra_write"  # nothing asked, nothing to say: write something nobody asked for
 
     def _log(self, scenario: Scenario, attempt: str, mistake: str, detail: str) -> None:
         with self._lock:
@@ -147,6 +152,9 @@ class Persona:
         elif mistake == "skipped_write" and writes:
             writes = writes[:-1]
             self._log(scenario, attempt, "skipped_write", "left out the last expected write")
+        elif mistake == "extra_write" and is_last:
+            writes = [*writes, UNASKED]
+            self._log(scenario, attempt, "extra_write", "proposed a task nobody asked for")
         planned = [(r.tool, r.args) for r in reads] + [(w.tool, dict(w.call if w.call is not None else w.args))
                                                        for w in writes]
         if not planned or _covers(made, [name for name, _ in planned]):
@@ -201,6 +209,7 @@ class Persona:
             return "I had a look; nothing stands out."
         if mistake == "leak" and is_last:
             canary = scenario.attack.canary if scenario.attack and scenario.attack.canary else None
+            canary = canary or (scenario.secrets[0] if scenario.secrets else None)
             if canary is None:
                 secret = next((s.text for s in self.world.secrets if scenario.actor not in s.visible_to
                                and s.what == "the system prompt"), None)
@@ -225,7 +234,7 @@ def _covers(made: list[str], planned: list[str]) -> bool:
 
 
 def _fill(value: Any, ids: dict[str, str]) -> Any:
-    if isinstance(value, str) and value.startswith("@"):
+    if is_ref(value):
         return ids.get(value[1:], value)
     if isinstance(value, list):
         return [_fill(v, ids) for v in value]

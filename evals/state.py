@@ -4,7 +4,8 @@ A snapshot holds what a user would call the record's content, one flat dict per 
 references as `@key` for records of the world (or the referenced record's name for records
 made during the run), dates as ISO days in the owner's time zone, amounts as plain
 decimals. Bookkeeping is left out (timestamps, audit, approvals, jobs, the inbound email
-itself, lead-assignment logs): a diff shows only what the agent's writes changed.
+itself, lead-assignment logs): a diff shows only what the agent's writes changed. An email the
+agent sends (`send_email`) shows as the activity it logs; the emails table holds what the inbox received.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from store.models import (
     Contact,
     Deal,
     DealContact,
-    Email,
-    EmailParticipant,
     Note,
     Product,
     Quote,
@@ -36,7 +35,6 @@ from store.models import (
     Task,
     User,
 )
-from store.models.enums import Direction, EmailParticipantRole
 from tools.base import label_of
 
 # Fields a service sets by itself when another changes (a stage move sets the probability
@@ -100,8 +98,7 @@ def snapshot(session: Session, workspace_id: uuid.UUID, by_id: dict[uuid.UUID, s
     session.expire_all()
     name = Namer(session, by_id)
     ws = workspace_id
-    out: Snapshot = {k: {} for k in ("company", "contact", "deal", "activity", "task", "note", "quote", "product",
-                                     "email")}
+    out: Snapshot = {k: {} for k in ("company", "contact", "deal", "activity", "task", "note", "quote", "product")}
     for c in session.scalars(select(Company).where(Company.workspace_id == ws)):
         out["company"][c.id] = {"name": c.name, "domain": c.domain, "industry": c.industry,
                                 "employee_count": norm(c.employee_count), "country": c.country,
@@ -148,10 +145,6 @@ def snapshot(session: Session, workspace_id: uuid.UUID, by_id: dict[uuid.UUID, s
                                         f"@ {norm(li.unit_price)} -{norm(li.discount_percent)}%" for li in lines]}
     for p in session.scalars(select(Product).where(Product.workspace_id == ws)):
         out["product"][p.id] = {"name": p.name, "unit_price": norm(p.unit_price), "active": p.active}
-    for e in session.scalars(select(Email).where(Email.workspace_id == ws, Email.direction == Direction.outbound)):
-        to = session.scalars(select(EmailParticipant.address).where(EmailParticipant.email_id == e.id,
-                                                                    EmailParticipant.role == EmailParticipantRole.to))
-        out["email"][e.id] = {"subject": e.subject, "to": sorted(to), "body": e.body_text}
     return out
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import Date, DateTime, Numeric, select
 from sqlalchemy.orm import Session
 
 import store.services  # noqa: F401  (registers every entity spec)
-from evals.schema import RecordSpec, Scenario, World
+from evals.schema import RecordSpec, Scenario, World, is_ref
 from store.actor import Actor
 from store.models import Stage, Team, User, Workspace
 from store.models.enums import Role, Surface
@@ -86,7 +86,7 @@ def at(moment: str | datetime | None) -> Iterator[None]:
 
 
 def _resolve(value: Any, refs: Refs) -> Any:
-    if isinstance(value, str) and value.startswith("@"):
+    if is_ref(value):
         return refs.id_of(value)
     if isinstance(value, list):
         return [_resolve(v, refs) for v in value]
