@@ -256,7 +256,7 @@ def won_or_lost(turn: Turn, m: re.Match[str]) -> Reply | None:
 
 def create_task(turn: Turn, m: re.Match[str]) -> Reply | None:
     what = m["what"]
-    urgent = re.search(r"\s*\(?\b(?:urgent|asap|high\s+priority|important)\b\)?", what, re.I)
+    urgent = re.search(r"\s*[(,]?\s*\b(?:urgent|asap|high\s+prio(?:rity)?|important)\b\)?", what, re.I)
     if urgent:
         what = what[:urgent.start()] + what[urgent.end():]
     call = _task_call(turn, what, priority="high" if urgent else None)
@@ -312,6 +312,9 @@ PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 def add_contact(turn: Turn, m: re.Match[str]) -> Reply | None:
     text = f"{m['rest']} {m.groupdict().get('more') or ''}"
+    company_name = None
+    if lead := re.match(r"^(?:at|from|@)\s+(?P<company>[^:]+?)\s*:\s*(?P<rest>.+)$", text.strip(), re.I | re.S):
+        company_name, text = lead["company"], lead["rest"]  # "new contact at Atlas Foods: Owen Byrne, CFO"
     email = EMAIL.search(text)
     text = EMAIL.sub(" ", text)
     phone = next((ph for ph in PHONE.finditer(text) if len(re.sub(r"\D", "", ph.group(0))) >= 7), None)
@@ -319,7 +322,7 @@ def add_contact(turn: Turn, m: re.Match[str]) -> Reply | None:
     segments = [p.tidy(s) for s in re.split(r"\s*[,;()]\s*|\s+[-–—]\s+", text) if p.tidy(s)]
     if not segments:
         return "Who should I add? Say it like \"add contact Sofia Reyes, CISO at Borealis, sofia@borealis.example\"."
-    name, title, company_name = segments[0], None, None
+    name, title = segments[0], None
     at = re.match(r"^(?P<name>.+?)\s+(?:at|from|@)\s+(?P<company>.+)$", name, re.I)
     if at:
         name, company_name = at["name"], at["company"]
@@ -519,7 +522,7 @@ def _since(when: str, today: date) -> date | None:
     w = when.lower()
     if not w or re.search(r"\b(?:last|a|one|past)\s+week\b|\b7\s+days\b", w):
         return None
-    if re.search(r"\byesterday\b", w):
+    if re.search(r"\b(?:yesterday|yday|yest)\b", w):
         return today - timedelta(days=1)
     if re.search(r"\b(?:last|a|one|past)\s+month\b", w):
         start, end = pipeline_service.month_bounds(today, -1)

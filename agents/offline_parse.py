@@ -56,7 +56,7 @@ DATE_FORMS: list[tuple[str, str]] = [
     ("day_after", r"day\s+after\s+tomorrow"),
     ("today", r"(?:today|tonight)(?:'s)?|eod|end\s+of\s+(?:the\s+)?day"),
     ("tomorrow", r"(?:tomorrow|tmrw|tmr|tomorow)(?:'s)?"),
-    ("yesterday", r"yesterday"),
+    ("yesterday", r"(?:yesterday|yday|yest)"),
     ("in_n", rf"(?:in|within)\s+(?P<n>{_NUM})\s+(?P<unit>day|week|month)s?"),
     ("end_q", r"end\s+of\s+q(?P<q>[1-4])(?:\s+(?P<qy>\d{4}))?"),
     ("end_of", r"(?:end\s+of\s+(?:the\s+)?(?P<which>this\s+|next\s+)?(?P<eunit>week|month|quarter|year))"
