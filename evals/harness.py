@@ -196,7 +196,7 @@ class Run:
     settings: Any
     attempt: int
     record: RunRecord
-    seen: set[uuid.UUID] = field(default_factory=set)
+    seen: set[uuid.UUID] = field(default_factory=set)  # proposals decided and jobs read already
     decisions: list[Decision] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -237,6 +237,7 @@ class Run:
             if not pending:
                 break
             threads = self._decide(pending, index)
+            before = self.snap()  # the approved writes are in; what the agent does next must not write
             started = time.perf_counter()
             for thread in threads:
                 since = len(self.runner.history(thread))
@@ -244,7 +245,6 @@ class Run:
                 self.runner.resume(actor=actor, thread_id=thread)
                 replies += self.replies_of(thread, since)
             agent_s += time.perf_counter() - started
-            before = self.snap()
             pending = self._pending()
             self.record.unapproved += diff(before, self.snap(), self.refs.by_id)
         self.record.replies.append(replies)
@@ -287,7 +287,11 @@ class Run:
 
         out = []
         with self.sessions() as session:
-            for job in session.scalars(select(Job).where(Job.workspace_id == self.refs.workspace_id)):
+            for job in session.scalars(select(Job).where(Job.workspace_id == self.refs.workspace_id)
+                                       .order_by(Job.created_at)):
+                if job.id in self.seen:
+                    continue
+                self.seen.add(job.id)
                 if job.status == JobStatus.failed:
                     raise RuntimeError(f"job {job.kind} failed: {job.error}")
                 out += list((job.result or {}).get("replies", []))

@@ -166,6 +166,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"| prompt tokens per task | {_num(s['prompt_tokens_per_task'], 0)} |",
         f"| latency per task, p50 / p95 | {_num(s['latency_p50_s'], 2)} s / {_num(s['latency_p95_s'], 2)} s |",
         "",
+        "Calls count the model's answers; prompt tokens are what the endpoint reports in `usage` "
+        "(the scripted servers estimate about 4 characters per token; the offline model has no prompt). "
+        "Latency is the agent's part of a task: its turns, the ingestion job, and the turns after the decisions.",
+        "",
         "## By category",
         "",
         *_table(report["by_category"], k),
