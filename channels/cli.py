@@ -285,7 +285,9 @@ from channels.cli_leads import leads_app  # noqa: E402
 
 app.add_typer(leads_app, name="leads")
 
-from channels.cli_eval import eval_cmd  # noqa: E402
+# The evals sit above every layer (they drive the product through its channels); the CLI's
+# root is the one place that names them, so `crm eval` is one command among the others.
+from evals.cli import eval_cmd  # noqa: E402
 
 app.command("eval")(eval_cmd)
 

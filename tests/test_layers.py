@@ -1,4 +1,5 @@
-"""Imports flow one way: store <- memory <- tools <- agents <- channels (DESIGN.md)."""
+"""Imports flow one way: store <- memory <- tools <- agents <- channels (DESIGN.md), and the
+evals above them all (they drive the product through its channels)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["store", "memory", "tools", "agents", "channels"]
+LAYERS = ["store", "memory", "tools", "agents", "channels", "evals"]
+# The CLI's root registers `crm eval`; nothing else below the evals may name them.
+ALLOWED = {("channels/cli.py", "evals")}
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -25,7 +28,8 @@ def test_no_layer_imports_a_higher_one() -> None:
     for rank, layer in enumerate(LAYERS):
         higher = set(LAYERS[rank + 1:])
         for path in sorted((ROOT / layer).rglob("*.py")):
-            bad = imported_packages(path) & higher
+            bad = {p for p in imported_packages(path) & higher
+                   if (str(path.relative_to(ROOT)), p) not in ALLOWED}
             if bad:
                 violations.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
     assert violations == []

@@ -1,4 +1,4 @@
-"""`crm eval`: run the scenario datasets against a model and write the report."""
+"""`crm eval`: run the scenario datasets against a model and write the report (registered in channels/cli.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.console import Console
 
 err = Console(stderr=True)
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "evals" / "reports"
+DEFAULT_OUT = Path(__file__).resolve().parent / "reports"
 
 
 def eval_cmd(
