@@ -11,13 +11,15 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.settings import get_settings
 
 
-def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, echo: bool = False, jit: bool = False, **kwargs: Any) -> Engine:
+    """An engine for a SQLite or PostgreSQL URL. On PostgreSQL, JIT is off for its connections
+    unless `jit=True` or the URL's own `options` set jit (`?options=-cjit%3Don`)."""
     if url.startswith("sqlite"):
         from pathlib import Path
 
@@ -53,7 +55,25 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgresql") and not jit:
+        kwargs["connect_args"] = _without_jit(url, dict(kwargs.get("connect_args") or {}))
     return create_engine(url, echo=echo, pool_pre_ping=True, **kwargs)
+
+
+def _without_jit(url: str, connect_args: dict[str, Any]) -> dict[str, Any]:
+    """connect_args that turn PostgreSQL's JIT off for the session (`-c jit=off`), added to any
+    `options` the URL or connect_args already carry (a test's `-csearch_path=...`). JIT compiles
+    a plan once its estimated cost passes jit_above_cost: the analytics' big estimates paid
+    0.1-1.2 s per call to compile what ran in less. Options that set jit themselves win."""
+    options = connect_args.get("options")
+    if options is None:
+        options = make_url(url).query.get("options")
+        if isinstance(options, tuple):
+            options = " ".join(options)
+    options = options or ""
+    if "jit" not in options:
+        connect_args["options"] = f"{options} -c jit=off".strip()
+    return connect_args
 
 
 @lru_cache(maxsize=1)

@@ -712,6 +712,8 @@ def _activity(
         ctx.seen(contact.id, at)
     if deal is not None:
         ctx.add(ActivityTarget(activity_id=act.id, deal_id=deal.id))
+        if deal.last_activity_at is None or at > deal.last_activity_at:
+            deal.last_activity_at = at
     ctx.add(ActivityTarget(activity_id=act.id, company_id=company.id))
     ctx.seen(company.id, at)
     return act

@@ -44,6 +44,7 @@ class Deal(IdMixin, TimestampMixin, WorkspaceMixin, OwnedMixin, Base):
         Index("ix_deals_workspace_close_date", "workspace_id", "close_date"),
         Index("ix_deals_workspace_stage", "workspace_id", "stage_id"),
         Index("ix_deals_workspace_created", "workspace_id", "created_at"),  # the default list order
+        Index("ix_deals_workspace_last_activity", "workspace_id", "last_activity_at"),  # stale deals
     )
 
     name: Mapped[str] = mapped_column(String(300))
@@ -67,6 +68,9 @@ class Deal(IdMixin, TimestampMixin, WorkspaceMixin, OwnedMixin, Base):
     # When the deal entered its current stage, and when it was won or lost.
     stage_entered_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    # The latest occurred_at of the activities that target the deal (None: none do). Kept exact by
+    # the activity service (engagement._set_targets / _before_delete_activity).
+    last_activity_at: Mapped[datetime | None] = mapped_column()
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
@@ -96,7 +100,10 @@ class DealHistory(IdMixin, WorkspaceMixin, Base):
     """
 
     __tablename__ = "deal_history"
-    __table_args__ = (Index("ix_deal_history_deal_changed", "deal_id", "changed_at"),)
+    __table_args__ = (
+        Index("ix_deal_history_deal_changed", "deal_id", "changed_at"),
+        Index("ix_deal_history_workspace_close_date", "workspace_id", "close_date"),  # forecast changes
+    )
 
     deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
     changed_at: Mapped[datetime] = mapped_column(index=True)

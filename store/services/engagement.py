@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from store.actor import Actor
@@ -16,6 +16,7 @@ from store.models import (
     ActivityTarget,
     CallRecording,
     Contact,
+    Deal,
     Email,
     EmailAttachment,
     EmailParticipant,
@@ -48,8 +49,33 @@ def _prepare_activity(session: Session, actor: Actor, values: dict[str, Any],
     return values
 
 
+def _activity_deal_ids(session: Session, activity_id: uuid.UUID) -> set[uuid.UUID]:
+    return set(session.scalars(select(ActivityTarget.deal_id).where(
+        ActivityTarget.activity_id == activity_id, ActivityTarget.deal_id.is_not(None))))
+
+
+def _refresh_deal_last_activity(session: Session, deal_ids: set[uuid.UUID],
+                                without: uuid.UUID | None = None) -> None:
+    """Set each deal's last_activity_at to the latest occurred_at of the activities that target it
+    (leaving out `without`, an activity being deleted); None when none do. Exact, not just "if newer",
+    because stale deals read it: a deal untargeted, an activity moved earlier or deleted moves it back."""
+    if not deal_ids:
+        return
+    t = ActivityTarget
+    latest = (select(func.max(Activity.occurred_at)).join(t, t.activity_id == Activity.id)
+              .where(t.deal_id == Deal.id))
+    if without is not None:
+        latest = latest.where(Activity.id != without)
+    session.execute(update(Deal).where(Deal.id.in_(deal_ids))
+                    # updated_at stays: a derived column, not an edit of the deal
+                    .values(last_activity_at=latest.scalar_subquery(), updated_at=Deal.updated_at)
+                    .execution_options(synchronize_session="fetch"))
+
+
 def _set_targets(session: Session, actor: Actor, activity: Activity, before: Any,
                  virtual: dict[str, Any]) -> None:
+    # Deals targeted before and after this write: their last_activity_at may move either way.
+    deal_ids = _activity_deal_ids(session, activity.id) if before is not None else set()
     for key, column, _ in TARGET_KINDS:
         if key not in virtual:
             continue
@@ -67,6 +93,11 @@ def _set_targets(session: Session, actor: Actor, activity: Activity, before: Any
             (Contact.last_activity_at.is_(None)) | (Contact.last_activity_at < activity.occurred_at),
         ).values(last_activity_at=activity.occurred_at))
     session.flush()
+    _refresh_deal_last_activity(session, deal_ids | _activity_deal_ids(session, activity.id))
+
+
+def _before_delete_activity(session: Session, actor: Actor, activity: Activity) -> None:
+    _refresh_deal_last_activity(session, _activity_deal_ids(session, activity.id), without=activity.id)
 
 
 def _activity_extras(session: Session, activities: Sequence[Activity]) -> None:
@@ -101,7 +132,8 @@ activities = register(EntitySpec(
     refs={"owner_id": "user", "email_id": "email", "call_recording_id": "call_recording"},
     search=("subject", "body"), default_sort="-occurred_at",
     virtual_fields=("contact_ids", "company_ids", "deal_ids"),
-    prepare=_prepare_activity, after_write=_set_targets, extras=_activity_extras,
+    prepare=_prepare_activity, after_write=_set_targets, before_delete=_before_delete_activity,
+    extras=_activity_extras,
 ))
 tasks = register(EntitySpec(
     name="task", plural="tasks", model=Task, access=Access.OWNED,

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, or_, select, union
+from sqlalchemy import and_, func, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from store.actor import Actor
@@ -137,20 +137,42 @@ def forecast_changes(session: Session, *, actor: Actor, scope: Scope, start: dat
         raise ValidationFailed("the period starts after it ends", field="start")
     since = since if since.tzinfo else since.replace(tzinfo=UTC)
     h = DealHistory
-    # The deals that can count in the period then or now: closing in it now, or with a history row
-    # closing in it by then. For each, its latest history row at `since` (the state then), found
-    # through the (deal_id, changed_at) index. (A window over the whole history sorted every row.)
+    # The deals that can count in the period then or now: closing in it now with an owner in the scope,
+    # or with a history row by then closing in it with an owner in the scope (the state then is such a
+    # row whenever it counts). Others count at neither moment, so they change nothing. (A window over
+    # the whole history sorted every row.)
     candidates = union(
-        select(Deal.id).where(Deal.workspace_id == actor.workspace_id, Deal.close_date.between(start, end)),
+        select(Deal.id).where(Deal.workspace_id == actor.workspace_id, Deal.close_date.between(start, end),
+                              owner_in_scope(actor, scope, Deal.owner_id)),
         select(h.deal_id).where(h.workspace_id == actor.workspace_id, h.changed_at <= since,
-                                h.close_date.between(start, end)),
+                                h.close_date.between(start, end), owner_in_scope(actor, scope, h.owner_id)),
     )
-    latest = (select(h.id).where(h.deal_id == Deal.id, h.changed_at <= since)
-              .order_by(h.changed_at.desc(), h.id.desc()).limit(1).scalar_subquery())
-    deal = (readable(spec_for("deal"), actor).where(Deal.id.in_(candidates))
-            .add_columns(latest.label("then_id")).subquery())
-    d = deal.c
-    t = then = aliased(DealHistory)
+    then: Any
+    if session.get_bind().dialect.name == "postgresql":
+        # The candidates once (a CTE), joined rather than `IN`: the semi-join's estimate (7 rows for 15k)
+        # had the planner probe every deal once per stage. The state then: the latest row at `since` of
+        # the candidates' history only, by a window over those rows. (Joining on `id = (latest id per
+        # deal)` hashed all of deal_history and ran the subquery twice per candidate; a LATERAL
+        # `LIMIT 1` per candidate sorted each one's rows.) 0.65-0.73 s -> 0.43-0.51 s as the admin
+        # over a quarter at 100k deals, in EXPLAIN ANALYZE.
+        cand = candidates.cte("candidates")
+        deal = readable(spec_for("deal"), actor).join(cand, cand.c.id == Deal.id).subquery()
+        d = deal.c
+        latest_first = func.row_number().over(partition_by=h.deal_id, order_by=(h.changed_at.desc(), h.id.desc()))
+        ranked = (select(h, latest_first.label("rn"))
+                  .where(h.deal_id.in_(select(cand.c.id)), h.changed_at <= since).subquery())
+        then = select(ranked).where(ranked.c.rn == 1).subquery("then")
+        then_on = then.c.deal_id == d.id
+        t = then.c
+    else:
+        # SQLite: for each candidate its latest row at `since`, through the (deal_id, changed_at) index.
+        latest = (select(h.id).where(h.deal_id == Deal.id, h.changed_at <= since)
+                  .order_by(h.changed_at.desc(), h.id.desc()).limit(1).scalar_subquery())
+        deal = (readable(spec_for("deal"), actor).where(Deal.id.in_(candidates))
+                .add_columns(latest.label("then_id")).subquery())
+        d = deal.c
+        then = t = aliased(DealHistory)
+        then_on = then.id == d.then_id
     now_stage, then_stage = aliased(Stage), aliased(Stage)
     now_owner, then_owner = aliased(User), aliased(User)
     now_in, then_in = owner_in_scope(actor, scope, d.owner_id), owner_in_scope(actor, scope, t.owner_id)
@@ -164,7 +186,7 @@ def forecast_changes(session: Session, *, actor: Actor, scope: Scope, start: dat
         .select_from(deal)
         .join(now_stage, now_stage.id == d.stage_id)
         .outerjoin(now_owner, now_owner.id == d.owner_id)
-        .outerjoin(then, then.id == d.then_id)
+        .outerjoin(then, then_on)
         .outerjoin(then_stage, then_stage.id == t.stage_id)
         .outerjoin(then_owner, then_owner.id == t.owner_id)
         .where(or_(now_in, and_(t.deal_id.is_not(None), then_in)),
