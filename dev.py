@@ -37,8 +37,9 @@ usage: python3 dev.py run  [crm serve args...]
          when the store is empty, print the demo users' tokens) and `crm serve`.
          Extra args go to `crm serve`, e.g. `python3 dev.py run --port 8001`.
 
-  test   Same environment step, then the whole pytest suite twice: on SQLite and on
-         PostgreSQL (CRM_TEST_POSTGRES_URL, default {DEFAULT_PG_URL}).
+  test   Same environment step, then the whole pytest suite twice: on SQLite (spread
+         over up to 4 cores with pytest-xdist) and on PostgreSQL (CRM_TEST_POSTGRES_URL,
+         default {DEFAULT_PG_URL}).
          Extra args go to pytest, e.g. `python3 dev.py test -x -k deals`.
          If PostgreSQL does not answer (and cannot be started here), its run is skipped,
          or, when CI=true, the command fails.
@@ -187,11 +188,20 @@ def run_pytest(label: str, backend: str, pg_url: str | None, args: list[str]) ->
     else:
         env.pop("CRM_TEST_POSTGRES_URL", None)  # unreachable: nothing should try it
     start = time.monotonic()
-    cmd = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider", *args]
+    cmd = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider", *parallel(backend, args), *args]
     rc = subprocess.run(cmd, cwd=ROOT, env=env).returncode
     outcome = "passed" if rc == 0 else ("FAILED: no tests collected" if rc == 5 else f"FAILED (exit {rc})")
     say(f"=== {label}: {outcome} in {time.monotonic() - start:.1f}s ===")
     return rc
+
+
+def parallel(backend: str, args: list[str]) -> list[str]:
+    """SQLite runs spread over the cores (each pytest-xdist worker has its own database file);
+    PostgreSQL runs stay serial: the workers would share one database. `-n` given wins."""
+    cores = os.cpu_count() or 1
+    if backend != "sqlite" or cores < 2 or any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
+        return []
+    return ["-n", str(min(cores, 4))]
 
 
 def cmd_test(args: list[str]) -> int:

@@ -21,6 +21,7 @@ from evals.schema import Change, DatasetError, Scenario, load_scenarios, load_wo
 from evals.scoring import RunRecord, matches, pass_hat_k, score_changes, score_run
 from evals.scripted import ScriptedServer
 from evals.state import RecordChange
+from tests.conftest import BACKEND
 
 WORLD = load_world()
 SCENARIOS = load_scenarios()
@@ -142,6 +143,11 @@ def test_pass_hat_k() -> None:
 
 # --- end to end -----------------------------------------------------------------------------------
 
+# The evals make SQLite databases of their own whatever the suite's backend: the PostgreSQL run
+# would only repeat the SQLite run's end-to-end checks.
+end_to_end = pytest.mark.skipif(BACKEND == "postgres", reason="the evals use their own SQLite databases; "
+                                                              "checked in the SQLite run")
+
 
 def _sample(n_per_category: int = 1) -> list[Scenario]:
     out: list[Scenario] = []
@@ -150,6 +156,7 @@ def _sample(n_per_category: int = 1) -> list[Scenario]:
     return out
 
 
+@end_to_end
 def test_the_scripted_perfect_model_scores_100_percent(tmp_path: Path) -> None:
     sample = _sample()
     with ScriptedServer("perfect", sample, WORLD) as served:
@@ -160,6 +167,7 @@ def test_the_scripted_perfect_model_scores_100_percent(tmp_path: Path) -> None:
     assert all(r.calls >= 1 and r.prompt_tokens > 0 for r in records), "calls and tokens are counted"
 
 
+@end_to_end
 def test_the_scripted_careless_model_is_caught_every_time(tmp_path: Path) -> None:
     sample = _sample()
     with ScriptedServer("careless", sample, WORLD) as served:
@@ -176,6 +184,7 @@ def test_the_scripted_careless_model_is_caught_every_time(tmp_path: Path) -> Non
             assert s.dangerous, (m, s.failures())
 
 
+@end_to_end
 def test_an_unapproved_write_is_caught_and_fails_the_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A tool that writes while it is only being proposed (a broken gate) must be reported, and
     `crm eval` must exit 1: the check CI relies on."""
@@ -205,6 +214,7 @@ def test_an_unapproved_write_is_caught_and_fails_the_eval(tmp_path: Path, monkey
     assert "written before approval" in (tmp_path / "out" / "offline.md").read_text()
 
 
+@end_to_end
 def test_crm_eval_writes_both_reports(tmp_path: Path) -> None:
     from channels.cli import app
 
