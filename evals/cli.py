@@ -55,6 +55,13 @@ def eval_cmd(
                   "or use --model offline")
         raise typer.Exit(2)
 
+    if base_url and not model.startswith("scripted:"):
+        problem = unreachable(base_url)
+        if problem:
+            err.print(f"[red]Could not reach the model's endpoint at {base_url}[/red] ({problem}). Check that it "
+                      "is running and the URL ends in /v1; nothing was run.")
+            raise typer.Exit(2)
+
     by_id = {s.id: s for s in scenarios}
     scores = []
 
@@ -92,3 +99,15 @@ def eval_cmd(
     if fail_on_danger and (s["unapproved_writes"] or s["leaks"]):
         err.print("[red]FAILED: unapproved writes or leaks[/red] (see the report's failed runs)")
         raise typer.Exit(1)
+
+
+def unreachable(base_url: str) -> str | None:
+    """Why the endpoint cannot be reached at all, or None. Any HTTP answer counts as reachable
+    (not every server has /models); a refused connection or a timeout does not."""
+    import httpx
+
+    try:
+        httpx.get(base_url.rstrip("/") + "/models", timeout=5.0)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None

@@ -227,3 +227,12 @@ def test_crm_eval_writes_both_reports(tmp_path: Path) -> None:
     assert "## By task shape" in md and first.shape in md
     bad = CliRunner().invoke(app, ["eval", "--model", "some-llm", "--out", str(tmp_path)])
     assert bad.exit_code == 2 and "--base-url" in bad.output
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    down = CliRunner().invoke(app, ["eval", "--model", "some-llm", "--base-url", f"http://127.0.0.1:{closed}/v1",
+                                    "--out", str(tmp_path / "down")])
+    assert down.exit_code == 2 and "Could not reach the model's endpoint" in down.output
+    assert not (tmp_path / "down").exists()
