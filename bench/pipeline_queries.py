@@ -39,9 +39,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 import store.services  # noqa: F401  (registers every entity spec)
-from store import migrate
 from store.actor import Actor
-from store.db import make_engine
 from store.models import Activity, ActivityTarget, Deal, DealHistory, Stage, User
 from store.models.enums import ForecastCategory, Role, StageKind, Surface
 from store.services import analytics, forecast_changes, pipeline
@@ -62,12 +60,10 @@ from store_queries import (  # noqa: E402
     Result,
     World,
     calibrate,
-    empty_pg,
     explain_calls,
     load_world,
     ms,
     print_load,
-    remove_sqlite,
     table,
 )
 
@@ -627,27 +623,10 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"{args.deals}x{args.activities}"
     try:
         for backend in args.backends:
-            if backend == "postgres":
-                url = pg_database(args)
-                if url is None:
-                    continue
-                engine = make_engine(url)
-                empty_pg(engine)
-                if not args.keep:
-                    cleanup.append(lambda e=engine: empty_pg(e))
-                where = make_url(url).render_as_string()
-            else:
-                path = BENCH_DIR / f"pipeline_queries-{os.getpid()}.db"
-                remove_sqlite(path)
-                engine = make_engine(f"sqlite:///{path}")
-                if not args.keep:
-                    cleanup.append(lambda p=path: remove_sqlite(p))
-                where = str(path.relative_to(ROOT))
+            engine = sq.open_backend(backend, args, "pipeline_queries", cleanup, pg_database)
+            if engine is None:
+                continue
             engines[backend] = engine
-            print(f"\n## {backend} ({where})")
-            t0 = time.perf_counter()
-            migrate.upgrade(engine)
-            print(f"migrated in {time.perf_counter() - t0:.1f} s")
             gens: list[PipelineGenerator] = []
 
             def make(world: World, deals: int, activities: int, seed: int,

@@ -855,6 +855,34 @@ def remove_sqlite(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def open_backend(backend: str, args: argparse.Namespace, name: str, cleanup: list[Callable[[], None]],
+                 pg_url: Callable[[argparse.Namespace], str | None]) -> Engine | None:
+    """An emptied, migrated database for one backend (None: PostgreSQL unreachable, already said);
+    what empties it again at the end goes on `cleanup` unless --keep. Shared by both benches."""
+    if backend == "postgres":
+        url = pg_url(args)
+        if url is None:
+            return None
+        engine = make_engine(url)
+        empty_pg(engine)
+        if not args.keep:
+            cleanup.append(lambda e=engine: empty_pg(e))
+        where = make_url(url).render_as_string()
+    else:
+        path = BENCH_DIR / f"{name}-{os.getpid()}.db"
+        remove_sqlite(path)
+        engine = make_engine(f"sqlite:///{path}")
+        if not args.keep:
+            cleanup.append(lambda p=path: remove_sqlite(p))
+        where = str(path.relative_to(ROOT))
+    print(f"\n## {backend} ({where})")
+    t0 = time.perf_counter()
+    migrate.upgrade(engine)
+    print(f"migrated in {time.perf_counter() - t0:.1f} s")
+    return engine
+
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--deals", type=int, default=10_000, help="N deals; N/4 companies, N/2 contacts")
@@ -905,27 +933,10 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"{args.deals}x{args.activities}"
     try:
         for backend in args.backends:
-            if backend == "postgres":
-                url = pg_database(args)
-                if url is None:
-                    continue
-                engine = make_engine(url)
-                empty_pg(engine)
-                if not args.keep:
-                    cleanup.append(lambda e=engine: empty_pg(e))
-                where = make_url(url).render_as_string()
-            else:
-                path = BENCH_DIR / f"store_queries-{os.getpid()}.db"
-                remove_sqlite(path)
-                engine = make_engine(f"sqlite:///{path}")
-                if not args.keep:
-                    cleanup.append(lambda p=path: remove_sqlite(p))
-                where = str(path.relative_to(ROOT))
+            engine = open_backend(backend, args, "store_queries", cleanup, pg_database)
+            if engine is None:
+                continue
             engines[backend] = engine
-            print(f"\n## {backend} ({where})")
-            t0 = time.perf_counter()
-            migrate.upgrade(engine)
-            print(f"migrated in {time.perf_counter() - t0:.1f} s")
             world, loader, total_s = load_world(engine, backend, args)
             print_load(backend, loader, total_s, calibrate(engine, backend))
             worlds[backend] = world
