@@ -69,6 +69,7 @@ from store.models.enums import (
     Role,
     TaskStatus,
 )
+from store.services import activity_rollup
 from store.services.org import DEFAULT_STAGES
 from store.types import uuid7
 
@@ -221,6 +222,7 @@ def seed_demo(
             session.add_all(batch)
             session.flush()
             counts[table.name] = len(batch)
+    activity_rollup.rebuild(session, workspace.id)  # the daily activity counts, as the activity service keeps them
     users = [(u.email, u.name, u.role.value) for u in ctx.users.values()]
     return DemoSummary(workspace_id=workspace.id, users=users, counts=counts)
 

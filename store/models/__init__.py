@@ -6,6 +6,7 @@ from store.models.config import CustomFieldDefinition, Territory, TerritoryMembe
 from store.models.crm import Company, Contact
 from store.models.engagement import (
     Activity,
+    ActivityDayCount,
     ActivityTarget,
     CallRecording,
     Email,
@@ -16,12 +17,13 @@ from store.models.engagement import (
     Transcript,
 )
 from store.models.org import ApiToken, Team, User, Workspace
-from store.models.sales import Deal, DealContact, DealHistory, Pipeline, Stage
+from store.models.sales import Deal, DealContact, DealHistory, DealStageStay, Pipeline, Stage
 from store.models.scoring import LeadAssignment, ScoringModel
 from store.models.system import Approval, AuditLog, InboundToken, Job
 
 __all__ = [
     "Activity",
+    "ActivityDayCount",
     "ActivityTarget",
     "ApiToken",
     "Approval",
@@ -34,6 +36,7 @@ __all__ = [
     "Deal",
     "DealContact",
     "DealHistory",
+    "DealStageStay",
     "Email",
     "EmailAttachment",
     "EmailParticipant",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, IdMixin, TimestampMixin, WorkspaceMixin, str_enum
@@ -56,6 +56,26 @@ class Activity(IdMixin, TimestampMixin, WorkspaceMixin, OwnedMixin, Base):
     # and the pointer into it (Slack ts, Message-ID, transcript span).
     source: Mapped[str] = mapped_column(String(32), default="api")
     source_ref: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ActivityDayCount(IdMixin, WorkspaceMixin, Base):
+    """How many activities of a type an owner had on a UTC day: a rollup of `activities` that
+    activity counts over long periods read instead of the activities themselves.
+
+    Additive: a cell's count is the sum of `n` over its rows. The activity service adds +1/-1
+    on every activity write (store/services/activity_rollup.py); a row may hold 0. The unique
+    constraint is the arbiter of that upsert; it does not catch NULL owners, whose cells may
+    then have more than one row, which still sum right."""
+
+    __tablename__ = "activity_day_counts"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "day", "owner_id", "type", name="uq_activity_day_counts_cell"),
+    )
+
+    day: Mapped[date] = mapped_column(Date)  # the UTC date of Activity.occurred_at
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    type: Mapped[ActivityType] = mapped_column(str_enum(ActivityType))
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class ActivityTarget(IdMixin, WorkspaceMixin, TargetsMixin, Base):

@@ -119,3 +119,37 @@ class DealHistory(IdMixin, WorkspaceMixin, Base):
     probability: Mapped[int | None] = mapped_column(Integer)
     forecast_category: Mapped[ForecastCategory] = mapped_column(str_enum(ForecastCategory))
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class DealStageStay(WorkspaceMixin, Base):
+    """A deal's stay in a stage: one row per stage entry in its history, derived from `deal_history`.
+
+    An entry is a deal's first history row or a row with a from_stage_id; the stay lasts until the
+    deal's next entry (`left_at`, None while it is still there). The `*_later` columns say what the
+    deal reached in the history rows strictly after the entry (up to now), judged by the stages'
+    current kind and position. Stage conversion and days in stage read these rows instead of running
+    windows over the history. `store/services/stage_stays.py` keeps them exact: it recomputes a
+    deal's stays whenever its history, its owner or a stage's kind or position is written.
+    """
+
+    __tablename__ = "deal_stage_stays"
+    __table_args__ = (
+        Index("ix_deal_stage_stays_workspace_entered", "workspace_id", "entered_at"),  # stage conversion
+        Index("ix_deal_stage_stays_stage_entered", "stage_id", "entered_at"),  # the first deals per stage
+        Index("ix_deal_stage_stays_workspace_left", "workspace_id", "left_at"),  # days in stage
+    )
+
+    # The entry's history row: one stay per entry, gone with it.
+    history_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deal_history.id", ondelete="CASCADE"),
+                                                  primary_key=True)
+    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # the deal's now
+    stage_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stages.id"))
+    entered_at: Mapped[datetime] = mapped_column()
+    left_at: Mapped[datetime | None] = mapped_column()
+    # When the deal last entered this same stage before (None: the first time). An entry is a deal's
+    # first in the stage over a period when this is None or before the period: conversion counts deals.
+    prev_entered_at: Mapped[datetime | None] = mapped_column()
+    won_later: Mapped[bool] = mapped_column()
+    lost_later: Mapped[bool] = mapped_column()
+    top_open_later: Mapped[int | None] = mapped_column(Integer)  # the highest open stage position reached later

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -24,7 +25,8 @@ from store.models import (
     Task,
     Transcript,
 )
-from store.models.enums import TaskStatus
+from store.models.enums import ActivityType, TaskStatus
+from store.services.activity_rollup import count_activity, utc_day
 from store.services.crud import Access, EntitySpec, get, register, spec_for
 from store.types import utcnow
 
@@ -72,8 +74,27 @@ def _refresh_deal_last_activity(session: Session, deal_ids: set[uuid.UUID],
                     .execution_options(synchronize_session="fetch"))
 
 
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    return None if value is None else value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _count_write(session: Session, activity: Activity, before: dict[str, Any] | None) -> None:
+    """Keep the daily activity rollup exact: +1 for a new activity's cell; on an update that moves
+    it to another cell (owner, type or UTC day of occurred_at), -1 for the old cell and +1 for the new.
+    `before` is the audit snapshot (ids and enums as strings, occurred_at in ISO format)."""
+    new = (_as_uuid(activity.owner_id), ActivityType(activity.type), activity.occurred_at)
+    if before is not None:
+        old_at = datetime.fromisoformat(before["occurred_at"])
+        old = (_as_uuid(before.get("owner_id")), ActivityType(before["type"]), old_at)
+        if old[:2] == new[:2] and utc_day(old_at) == utc_day(new[2]):
+            return
+        count_activity(session, activity.workspace_id, *old, -1)
+    count_activity(session, activity.workspace_id, *new, +1)
+
+
 def _set_targets(session: Session, actor: Actor, activity: Activity, before: Any,
                  virtual: dict[str, Any]) -> None:
+    _count_write(session, activity, before)
     # Deals targeted before and after this write: their last_activity_at may move either way.
     deal_ids = _activity_deal_ids(session, activity.id) if before is not None else set()
     for key, column, _ in TARGET_KINDS:
@@ -97,6 +118,7 @@ def _set_targets(session: Session, actor: Actor, activity: Activity, before: Any
 
 
 def _before_delete_activity(session: Session, actor: Actor, activity: Activity) -> None:
+    count_activity(session, activity.workspace_id, activity.owner_id, activity.type, activity.occurred_at, -1)
     _refresh_deal_last_activity(session, _activity_deal_ids(session, activity.id), without=activity.id)
 
 
