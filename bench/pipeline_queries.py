@@ -12,7 +12,10 @@ store/services/pipeline.py, forecast_changes.py and analytics.py, and the data p
 tools/charts.py, as a rep (scope mine), a manager (team) and an admin (all), each next to a
 reference measured in the same run: the same aggregate as one hand-written Core statement
 with the scope as a literal owner list (no permission clauses, no ORM, no Python after
-the fetch). Target: p50 under 200 ms on PostgreSQL. See bench/README.md.
+the fetch). The references read the source tables (the deal history, the activities), so where
+a service reads stored data (deals.last_activity_at, deal_stage_stays, activity_day_counts) its
+check column also confirms that data against its source. Target: p50 under 200 ms on PostgreSQL.
+See bench/README.md.
 
 PostgreSQL: the script works in its own database (--pg-db, default crm_bench_pipeline),
 created if missing; it never touches the test database named in --pg-url. SQLite: a file

@@ -3,7 +3,7 @@
 The West team (manager Dana, reps Priya and Raj) and East rep Eve; Q4 2026 is the period and
 "since" is Monday 2026-11-16 00:00 UTC. Deals are made and changed through the real services;
 each history row the service writes then gets the time it stands for (the service stamps
-the wall clock), so the state as of "since" is known in advance.
+the wall clock), and so does each deal's `created_at`, so the state as of "since" is known in advance.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from langchain_core.messages import HumanMessage
 from sqlalchemy import select
 
 from agents.offline import OfflineModel
-from store.models import DealHistory
+from store.models import Deal, DealHistory, Stage, User
 from store.services import crud, spec_for
 from store.services.forecast_changes import BUCKETS, forecast_changes
 from store.services.pipeline import default_scope, forecast
@@ -46,6 +46,7 @@ class Sales:
              at: datetime = BEFORE, currency: str = "USD") -> Any:
         deal = f.create(self.session, who, "deal", name=name, amount=amount, currency=currency,
                         stage_id=self.stage[stage], close_date=close, forecast_category=category)
+        deal.created_at = at  # made then, like its first history row (deals made before `since` are unchanged)
         self._stamp(deal.id, at)
         self.ids[name] = deal.id
         return deal
@@ -72,6 +73,16 @@ class Sales:
     def run(self, who: Any, **args: Any) -> str:
         ctx = ToolContext(actor=f.actor(who), session=self.session, now=NOW)
         return TOOLS["forecast_changes"].run(ctx, TOOLS["forecast_changes"].parse(args))
+
+
+@pytest.fixture(autouse=True, params=["only the changed deals", "every candidate"])
+def comparing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs both ways the service can go: comparing only the deals that changed since `since`
+    (the rest summed in SQL), and comparing every deal that can count (when most changed)."""
+    import store.services.forecast_changes as module
+
+    monkeypatch.setattr(module, "COMPARE_ALL_AFTER", 10**9 if request.param == "only the changed deals" else 0)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -282,3 +293,198 @@ def test_plain_forecast_questions_still_get_the_forecast(sales: Sales) -> None:
     for text in ("what's our Q4 commit?", "forecast this quarter", "move Borealis close date to Jan 20"):
         reply = OfflineModel().respond([HumanMessage(text)], ctx)
         assert all(c["name"] != "forecast_changes" for c in reply.tool_calls), text
+
+
+def test_an_unchanged_deal_counts_then_and_now_and_is_no_change(sales: Sales) -> None:
+    before = sales.changes(sales.w.dana)
+    sales.deal(sales.w.raj, "Quiet – Old Renewal", "44000", "Negotiation", date(2026, 12, 3), "commit")
+    sales.deal(sales.w.raj, "Quiet – Won Early", "5000", "Demo", date(2026, 11, 2), "pipeline")
+    sales.change(sales.w.raj, "Quiet – Won Early", at=BEFORE + timedelta(days=1), stage="Closed Won")
+    sales.session.commit()
+    fc = sales.changes(sales.w.dana)
+    assert fc.deals == before.deals  # neither changed since: no change listed, nothing moves
+    for totals, old in ((fc.then, before.then), (fc.now, before.now)):
+        assert totals.commit["USD"] - old.commit["USD"] == Decimal(44000)
+        assert totals.closed_won["USD"] - old.closed_won.get("USD", 0) == Decimal(5000)
+        assert totals.weighted["USD"] - old.weighted["USD"] == Decimal(44000 * 80) / 100  # Negotiation: 80%
+        assert totals.best_case == old.best_case and totals.pipeline == old.pipeline
+    assert fc.net == before.net
+    # changed after `since`, it is listed with what it moved
+    sales.change(sales.w.raj, "Quiet – Old Renewal", close_date=date(2027, 2, 1))
+    quiet = by_name(sales.changes(sales.w.dana))["Quiet – Old Renewal"]
+    assert kinds(quiet) == ["pushed_out"] and quiet.delta == {"USD": Decimal(-44000)}
+
+
+def test_a_deal_without_history_is_unchanged_when_made_by_then_else_new(sales: Sales) -> None:
+    before = sales.changes(sales.w.priya)
+    deal = sales.deal(sales.w.priya, "Legacy – Import", "12000", "Proposal", date(2026, 12, 9), "best_case")
+    for row in sales.session.scalars(select(DealHistory).where(DealHistory.deal_id == deal.id)):
+        sales.session.delete(row)
+    sales.session.commit()
+    fc = sales.changes(sales.w.priya)
+    assert fc.deals == before.deals
+    assert fc.then.best_case["USD"] - before.then.best_case["USD"] == 12000
+    assert fc.now.best_case["USD"] - before.now.best_case["USD"] == 12000
+    # made since, without history: new
+    fresh = sales.deal(sales.w.priya, "Fresh – Import", "7000", "Demo", date(2026, 12, 9), "commit", at=AFTER)
+    for row in sales.session.scalars(select(DealHistory).where(DealHistory.deal_id == fresh.id)):
+        sales.session.delete(row)
+    sales.session.commit()
+    fc = sales.changes(sales.w.priya)
+    assert kinds(by_name(fc)["Fresh – Import"]) == ["new"]
+    assert fc.now.commit["USD"] == before.now.commit.get("USD", 0) + 7000 and fc.then.commit == before.then.commit
+
+
+@dataclass
+class _Then:
+    """A deal's forecast fields at one moment, for the reference below."""
+
+    stage_id: Any
+    amount: Decimal | None
+    currency: str
+    close_date: date | None
+    probability: int | None
+    category: str
+    owner_id: Any
+
+
+def _fields(row: Any) -> _Then:
+    return _Then(row.stage_id, row.amount, row.currency, row.close_date, row.probability,
+                 row.forecast_category.value, row.owner_id)
+
+
+def test_forecast_changes_equal_a_brute_force_reference(sales: Sales) -> None:
+    """Random deals made and changed before and after `since` (some made after it, some without history,
+    some in another workspace), against totals and changes worked out here from every deal and its
+    history rows, as the module docstring defines them."""
+    rng = random.Random(20261116)
+    w, session = sales.w, sales.session
+    owners = [w.priya, w.raj, w.eve, w.dana]
+    stages = list(sales.stage)
+    categories = ["commit", "best_case", "pipeline", "omitted"]
+    days = [date(2026, 9, 20) + timedelta(days=6 * i) for i in range(22)]  # in and out of Q4
+    offsets = [-30, -12, -3, -1, 0, 2, 4]  # days from `since` a deal is made (0: exactly at it)
+    for i in range(40):
+        at = SINCE + timedelta(days=rng.choice(offsets))
+        name = f"Deal {i:02d}"
+        amount = f"{rng.randrange(0, 100_000)}.{rng.choice([0, 0, rng.randrange(100)]):02d}"  # some with cents
+        sales.deal(rng.choice(owners), name, amount,
+                   rng.choice(stages[:5]), rng.choice(days), rng.choice(categories), at=at,
+                   currency=rng.choice(["USD", "USD", "EUR", "GBP"]))
+        when = at
+        for _ in range(rng.choice([0, 0, 1, 1, 2, 3])):
+            when += timedelta(days=rng.choice([1, 2, 5]), hours=rng.choice([0, 0, 3]))
+            if rng.random() < 0.15:
+                when = SINCE  # a change exactly at `since` is part of the state then
+            field_ = rng.choice(["stage", "amount", "close_date", "forecast_category", "probability", "owner_id"])
+            value: Any = {"stage": lambda: rng.choice(stages), "amount": lambda: rng.choice(
+                              [None, str(rng.randrange(1, 400) * 250)]),
+                          "close_date": lambda: rng.choice(days),
+                          "forecast_category": lambda: rng.choice(categories),
+                          "probability": lambda: rng.choice([None, 0, rng.randrange(1, 101)]),
+                          "owner_id": lambda: rng.choice(owners).id}[field_]()
+            rows = len(session.scalars(select(DealHistory.id).where(DealHistory.deal_id == sales.ids[name])).all())
+            crud.update(session, spec_for("deal"), actor=f.actor(w.admin), id=sales.ids[name],
+                        data={"stage_id": sales.stage[value]} if field_ == "stage" else {field_: value})
+            session.flush()
+            if len(session.scalars(select(DealHistory.id)
+                                   .where(DealHistory.deal_id == sales.ids[name])).all()) > rows:
+                sales._stamp(sales.ids[name], max(when, at))
+        if rng.random() < 0.1:  # imported before history was kept (all of it, or up to `since`)
+            cut = DealHistory.changed_at <= SINCE if rng.random() < 0.5 else DealHistory.id.is_not(None)
+            for row in session.scalars(select(DealHistory).where(DealHistory.deal_id == sales.ids[name], cut)):
+                session.delete(row)
+    # another workspace's deals never count
+    other_stage = {s.name: s.id for s in stages_of(session, default_pipeline(session, w.other_ws.id).id)}
+    for i, at in enumerate((BEFORE, AFTER)):
+        deal = f.create(session, w.other_admin, "deal", name=f"Other {i}", amount="999", currency="USD",
+                        stage_id=other_stage["Proposal"], close_date=date(2026, 12, 1), forecast_category="commit")
+        deal.created_at = at
+        sales._stamp(deal.id, at)
+    session.commit()
+
+    stage = {s.id: s for s in session.scalars(select(Stage))}
+    team_of = {u.id: u.team_id for u in session.scalars(select(User))}
+    deals = session.scalars(select(Deal).where(Deal.workspace_id == w.ws.id)).all()
+    history: dict[Any, list[Any]] = {}
+    for row in session.scalars(select(DealHistory).order_by(DealHistory.changed_at, DealHistory.id)):
+        history.setdefault(row.deal_id, []).append(row)
+
+    def counted(state: _Then | None, in_scope: Any) -> tuple[str | None, Decimal, Decimal]:
+        if state is None or not in_scope(state.owner_id) or state.close_date is None:
+            return None, Decimal(0), Decimal(0)
+        kind = stage[state.stage_id].kind.value
+        if not Q4[0] <= state.close_date <= Q4[1] or kind == "lost":
+            return None, Decimal(0), Decimal(0)
+        amount = state.amount or Decimal(0)
+        if kind == "won":
+            return "closed_won", amount, Decimal(0)
+        if state.category == "omitted":
+            return None, Decimal(0), Decimal(0)
+        probability = state.probability if state.probability is not None else stage[state.stage_id].probability
+        bucket = state.category if state.category in ("commit", "best_case") else "pipeline"
+        return bucket, amount, amount * probability / 100
+
+    def add(totals: dict[str, dict[str, Decimal]], state: _Then, result: tuple[str | None, Decimal, Decimal]) -> None:
+        bucket, amount, weighted = result
+        if bucket is None:
+            return
+        totals[bucket][state.currency] = totals[bucket].get(state.currency, Decimal(0)) + amount
+        if bucket != "closed_won":
+            totals["weighted"][state.currency] = totals["weighted"].get(state.currency, Decimal(0)) + weighted
+
+    for who, scope in ((w.admin, "all"), (w.admin, "team"), (w.dana, "team"), (w.dana, "mine"),
+                       (w.priya, "mine"), (w.priya, "all"), (w.raj, "team"), (w.eve, "mine")):
+        me, team = who.id, team_of[who.id]
+        admin = who.role.value == "admin"
+
+        def readable(owner: Any, me: Any = me, team: Any = team, admin: bool = admin) -> bool:
+            return admin or owner is None or owner == me or (team is not None and team_of.get(owner) == team)
+
+        def in_scope(owner: Any, me: Any = me, team: Any = team, admin: bool = admin, scope: str = scope) -> bool:
+            if scope == "all":
+                return True
+            if scope == "team" and team is not None:
+                return team_of.get(owner) == team
+            return (scope == "team" and admin) or owner == me
+
+        then: dict[str, dict[str, Decimal]] = {b: {} for b in (*BUCKETS, "weighted")}
+        now: dict[str, dict[str, Decimal]] = {b: {} for b in (*BUCKETS, "weighted")}
+        changed: dict[Any, tuple[Any, ...]] = {}
+        unchanged_counted = 0
+        for deal in deals:
+            if not readable(deal.owner_id):
+                continue
+            current = _fields(deal)
+            rows = [r for r in history.get(deal.id, []) if r.changed_at <= SINCE]
+            before = _fields(rows[-1]) if rows else current if deal.created_at <= SINCE else None
+            old, new = counted(before, in_scope), counted(current, in_scope)
+            add(then, before, old) if before else None
+            add(now, current, new)
+            was_in = before is not None and in_scope(before.owner_id) and before.close_date is not None and \
+                Q4[0] <= before.close_date <= Q4[1] and stage[before.stage_id].kind.value != "lost"
+            is_in = in_scope(current.owner_id) and current.close_date is not None and \
+                Q4[0] <= current.close_date <= Q4[1] and stage[current.stage_id].kind.value != "lost"
+            if before == current:
+                unchanged_counted += new[0] is not None
+                continue
+            if was_in or is_in:
+                old_currency = before.currency if before else current.currency
+                delta = {current.currency: new[1]}
+                delta[old_currency] = delta.get(old_currency, Decimal(0)) - old[1]
+                weighted = {current.currency: new[2]}
+                weighted[old_currency] = weighted.get(old_currency, Decimal(0)) - old[2]
+                changed[deal.id] = (old[0], new[0], delta, weighted)
+        if who in (w.admin, w.dana) and scope != "mine":
+            assert unchanged_counted and changed, (who.name, scope)  # both paths are exercised
+
+        fc = sales.changes(who, scope=scope)
+        for bucket in (*BUCKETS, "weighted"):
+            assert getattr(fc.then, bucket) == then[bucket], (who.name, scope, "then", bucket)
+            assert getattr(fc.now, bucket) == now[bucket], (who.name, scope, "now", bucket)
+        assert {d.id: (d.old_bucket, d.new_bucket, d.delta, d.weighted_delta) for d in fc.deals} == changed
+        assert [d.id for d in fc.deals] == [d.id for d in sorted(fc.deals, key=lambda d: (-d.size, d.name.lower(),
+                                                                                           str(d.id)))]
+        today = forecast(session, actor=f.actor(who), scope=scope, start=Q4[0], end=Q4[1])
+        for bucket in BUCKETS:
+            assert getattr(fc.now, bucket) == getattr(today, bucket), (who.name, scope, bucket)
