@@ -169,3 +169,26 @@ def test_migration_0006_backfills_the_stays(fresh_database_url: str) -> None:
             assert stored(session, ws_id) == want
     finally:
         engine.dispose()
+
+
+def test_the_stays_an_actor_sees_are_those_of_the_deals_they_see(session: Session) -> None:
+    """The analytics filter stays by the deal owner kept on them; that must be exactly the deals'
+    own permission and scope filter (`pipeline.scoped_deals`), for every actor and scope."""
+    from store.services.analytics import _stays
+    from store.services.pipeline import scoped_deals
+
+    w = f.world(session)
+    stages = list(stages_of(session, default_pipeline(session, w.ws.id).id))
+    for i, owner in enumerate([w.priya, w.raj, w.dana, w.eve, w.admin, None]):
+        deal = f.create(session, w.admin, "deal", name=f"Seen {i}", stage_id=stages[0].id,
+                        owner_id=owner.id if owner else None)
+        crud.update(session, spec_for("deal"), actor=f.actor(w.admin), id=deal.id, data={"stage_id": stages[1].id})
+    session.flush()
+    for user in (w.priya, w.raj, w.dana, w.eve, w.admin, w.other_admin):
+        actor = f.actor(user)
+        for scope in ("mine", "team", "all"):
+            if scope == "mine" and actor.user_id is None:
+                continue
+            seen = set(session.scalars(_stays(actor, scope).with_only_columns(DealStageStay.deal_id)))
+            deals = set(session.scalars(scoped_deals(actor, scope).with_only_columns(Deal.id)))
+            assert seen == deals, (user.name, scope)

@@ -103,6 +103,8 @@ class DealHistory(IdMixin, WorkspaceMixin, Base):
     __table_args__ = (
         Index("ix_deal_history_deal_changed", "deal_id", "changed_at"),
         Index("ix_deal_history_workspace_close_date", "workspace_id", "close_date"),  # forecast changes
+        # forecast changes: which deals changed since a moment, from the index alone
+        Index("ix_deal_history_workspace_changed_deal", "workspace_id", "changed_at", "deal_id"),
     )
 
     deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))

@@ -304,12 +304,17 @@ def _exact_days_stats(n: int, total_us: int, middle_us: list[int]) -> DaysStats 
 
 # --- stage stays (shared by conversion and days in stage) -------------------------------
 
+def _owned_by(actor: Actor, scope: Scope, owner: Any) -> Any:
+    """Rows whose owner the actor may read, in the scope: for deals and activities, whose permissions go by
+    their owner only (`crud.readable` less the workspace), applied to a derived table's owner column."""
+    return and_(owner_readable(actor, owner), owner_in_scope(actor, scope, owner))
+
+
 def _stays(actor: Actor, scope: Scope, *where: Any) -> Any:
     """The stays (`DealStageStay`, one per stage entry) of the deals the actor may read in the scope.
     A stay carries the deal's current owner, so the deals' permission and scope filters apply to it."""
     s = DealStageStay
-    return select(s).where(s.workspace_id == actor.workspace_id, owner_readable(actor, s.owner_id),
-                           owner_in_scope(actor, scope, s.owner_id), *where)
+    return select(s).where(s.workspace_id == actor.workspace_id, _owned_by(actor, scope, s.owner_id), *where)
 
 
 # --- stage conversion -------------------------------------------------------------------
@@ -553,7 +558,7 @@ def activity_counts(session: Session, *, actor: Actor, scope: Scope, start: date
     # activities are readable by owner only, so the permission and scope filters apply to the rollup.
     c = activity_rollup.counts_query(
         workspace_id=actor.workspace_id, lo=lo, hi=hi,
-        owners=lambda owner: and_(owner_readable(actor, owner), owner_in_scope(actor, scope, owner)),
+        owners=lambda owner: _owned_by(actor, scope, owner),
     ).subquery()
     rows = session.execute(select(c.c.owner_id, User.name, c.c.type, c.c.n).select_from(c)
                            .outerjoin(User, User.id == c.c.owner_id)).all()

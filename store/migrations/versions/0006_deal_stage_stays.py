@@ -1,4 +1,4 @@
-"""deal stage stays (backfilled from deal_history)
+"""deal stage stays (backfilled from deal_history); deal history by workspace and time
 
 Revision ID: 0006
 Revises: 0005
@@ -73,8 +73,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_deal_stage_stays_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_deal_stage_stays_workspace_left', ['workspace_id', 'left_at'], unique=False)
 
+    with op.batch_alter_table('deal_history', schema=None) as batch_op:
+        batch_op.create_index('ix_deal_history_workspace_changed_deal', ['workspace_id', 'changed_at', 'deal_id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('deal_history', schema=None) as batch_op:
+        batch_op.drop_index('ix_deal_history_workspace_changed_deal')
+
     with op.batch_alter_table('deal_stage_stays', schema=None) as batch_op:
         batch_op.drop_index('ix_deal_stage_stays_workspace_left')
         batch_op.drop_index(batch_op.f('ix_deal_stage_stays_workspace_id'))
