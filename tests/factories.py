@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -111,3 +115,25 @@ def world(session: Session) -> World:
     )
     session.commit()
     return w
+
+
+@contextmanager
+def demo(tmp_path: Path, today: date, companies: int = 20) -> Iterator[tuple[Session, Workspace]]:
+    """A small demo workspace (`store.demo.seed_demo`) in a SQLite file of its own, committed: what the
+    demo writes behind the services (its records and the derived data it fills) can be checked."""
+    from store.db import make_engine
+    from store.demo import seed_demo
+    from store.models.base import Base
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    try:
+        Base.metadata.create_all(engine)
+        with Session(engine) as session:
+            workspace = Workspace(name="Demo", slug="demo")
+            session.add(workspace)
+            session.flush()
+            seed_demo(session, workspace=workspace, today=today, companies=companies)
+            session.commit()
+            yield session, workspace
+    finally:
+        engine.dispose()

@@ -257,21 +257,7 @@ def test_migration_0005_backfills_the_rollup(fresh_database_url: str) -> None:
 
 
 def test_the_demo_fills_the_rollup(tmp_path: Any) -> None:
-    from store.demo import seed_demo
-    from store.models import Workspace
-    from store.models.base import Base
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
-    try:
-        Base.metadata.create_all(engine)
-        with Session(engine) as session:
-            workspace = Workspace(name="Demo", slug="demo")
-            session.add(workspace)
-            session.flush()
-            seed_demo(session, workspace=workspace, today=date(2026, 10, 1), companies=20)
-            session.commit()
-            expected = truth(session, workspace.id)
-            assert sum(expected.values()) > 50
-            assert rollup(session, workspace.id) == expected
-    finally:
-        engine.dispose()
+    with f.demo(tmp_path, date(2026, 10, 1)) as (session, workspace):
+        expected = truth(session, workspace.id)
+        assert sum(expected.values()) > 50
+        assert rollup(session, workspace.id) == expected

@@ -158,21 +158,7 @@ def test_migration_0004_backfills_deals_last_activity(fresh_database_url: str) -
 
 
 def test_demo_deals_carry_their_last_activity(tmp_path: Any) -> None:
-    from store.demo import seed_demo
-    from store.models import Workspace
-    from store.models.base import Base
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
-    try:
-        Base.metadata.create_all(engine)
-        with Session(engine) as session:
-            workspace = Workspace(name="Demo", slug="demo")
-            session.add(workspace)
-            session.flush()
-            seed_demo(session, workspace=workspace, today=TODAY, companies=20)
-            session.commit()
-            deals = session.execute(select(Deal.id, Deal.last_activity_at)).all()
-            assert sum(at is not None for _, at in deals) > 10
-            assert all(at == latest(session, id_) for id_, at in deals)
-    finally:
-        engine.dispose()
+    with f.demo(tmp_path, TODAY) as (session, _):
+        deals = session.execute(select(Deal.id, Deal.last_activity_at)).all()
+        assert sum(at is not None for _, at in deals) > 10
+        assert all(at == latest(session, id_) for id_, at in deals)

@@ -192,3 +192,11 @@ def test_the_stays_an_actor_sees_are_those_of_the_deals_they_see(session: Sessio
             seen = set(session.scalars(_stays(actor, scope).with_only_columns(DealStageStay.deal_id)))
             deals = set(session.scalars(scoped_deals(actor, scope).with_only_columns(Deal.id)))
             assert seen == deals, (user.name, scope)
+
+
+def test_the_demo_fills_the_stays(tmp_path: Any) -> None:
+    """The demo writes its deal history with the ORM directly, not through the deal service."""
+    with f.demo(tmp_path, datetime(2026, 10, 1).date()) as (session, workspace):
+        want = expected(session, workspace.id)
+        assert len(want) > 100
+        assert stored(session, workspace.id) == want
