@@ -39,7 +39,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, distinct, func, or_, select, true, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 import store.services  # noqa: F401  (registers every entity spec)
@@ -56,7 +55,6 @@ import store_queries as sq  # noqa: E402  (bench/ is not a package: the loader o
 from store_queries import (  # noqa: E402
     BENCH_DIR,
     DEAL_THEMES,
-    REFUSED_PG_DBS,
     ROOT,
     SOURCES,
     Capture,
@@ -573,12 +571,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--deals", type=int, default=10_000, help="N deals; N/4 companies, N/2 contacts")
     p.add_argument("--activities", type=int, default=100_000,
                    help="M activities over the past year (1-3 targets each); M/10 notes and M/10 tasks")
-    p.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
-    p.add_argument("--pg-url", default=os.environ.get("CRM_TEST_POSTGRES_URL",
-                                                      "postgresql://postgres@127.0.0.1:5432/test"),
-                   help="server to use; its database is NOT touched, see --pg-db")
-    p.add_argument("--pg-db", default="crm_bench_pipeline", help="database the bench creates and empties")
-    p.add_argument("--pg-load", choices=["copy", "executemany"], default="copy")
+    sq.add_backend_args(p, pg_db="crm_bench_pipeline")
     p.add_argument("--today", type=date.fromisoformat, default=date(2025, 11, 14),
                    help="the day the data is generated around and the periods are taken from")
     p.add_argument("--repeat", type=int, default=20, help="timed runs per query and actor (and as many of the ref)")
@@ -591,19 +584,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="print plans for queries whose p50 is over this on any backend")
     p.add_argument("--only", default="", help="comma-separated substrings: bench only the queries named so")
     p.add_argument("--progress", action="store_true", help="print each query's figures as it finishes")
-    p.add_argument("--sqlite-load-cache-mb", type=int, default=256,
-                   help="SQLite page cache for the load connection only (0: SQLite's default, 2 MB)")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--keep", action="store_true", help="keep the loaded databases (to inspect them)")
-    args = p.parse_args(argv)
-    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = set(args.backends) - {"sqlite", "postgres"}
-    if unknown:
-        p.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
-    if args.pg_db in REFUSED_PG_DBS or args.pg_db == make_url(args.pg_url).database:
-        p.error(f"refusing --pg-db {args.pg_db!r}: the bench empties its database (--pg-url names the"
-                " test database, which it never touches); pick another name")
-    return args
+    return sq.parse_backend_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -903,29 +903,22 @@ def open_backend(backend: str, args: argparse.Namespace, name: str, cleanup: lis
 
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--deals", type=int, default=10_000, help="N deals; N/4 companies, N/2 contacts")
-    p.add_argument("--activities", type=int, default=100_000,
-                   help="M activities (1-3 targets each); M/10 notes and M/10 tasks")
+def add_backend_args(p: argparse.ArgumentParser, *, pg_db: str) -> None:
+    """The options both benches share: where they load, how, and what they keep."""
     p.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
     p.add_argument("--pg-url", default=os.environ.get("CRM_TEST_POSTGRES_URL",
                                                       "postgresql://postgres@127.0.0.1:5432/test"),
                    help="server to use; its database is NOT touched, see --pg-db")
-    p.add_argument("--pg-db", default="crm_bench", help="database the bench creates and empties")
+    p.add_argument("--pg-db", default=pg_db, help="database the bench creates and empties")
     p.add_argument("--pg-load", choices=["copy", "executemany"], default="copy")
-    p.add_argument("--repeat", type=int, default=50, help="timed runs per query and actor")
-    p.add_argument("--warmup", type=int, default=2, help="untimed runs before them")
-    p.add_argument("--budget-s", type=float, default=15.0,
-                   help="stop repeating a query (and say so) once its timed runs took this long")
-    p.add_argument("--teams", type=int, default=2,
-                   help="teams of a manager + 10 reps owning the records; the rep benched is in team 1")
-    p.add_argument("--explain-over-ms", type=float, default=200.0,
-                   help="print plans for queries whose p50 is over this on any backend")
     p.add_argument("--sqlite-load-cache-mb", type=int, default=256,
                    help="SQLite page cache for the load connection only (0: SQLite's default, 2 MB)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--keep", action="store_true", help="keep the loaded databases (to inspect them)")
+
+
+def parse_backend_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, split --backends, and refuse a --pg-db the bench must not empty."""
     args = p.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(args.backends) - {"sqlite", "postgres"}
@@ -935,6 +928,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"refusing --pg-db {args.pg_db!r}: the bench empties its database (--pg-url names the"
                 " test database, which it never touches); pick another name")
     return args
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--deals", type=int, default=10_000, help="N deals; N/4 companies, N/2 contacts")
+    p.add_argument("--activities", type=int, default=100_000,
+                   help="M activities (1-3 targets each); M/10 notes and M/10 tasks")
+    add_backend_args(p, pg_db="crm_bench")
+    p.add_argument("--repeat", type=int, default=50, help="timed runs per query and actor")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs before them")
+    p.add_argument("--budget-s", type=float, default=15.0,
+                   help="stop repeating a query (and say so) once its timed runs took this long")
+    p.add_argument("--teams", type=int, default=2,
+                   help="teams of a manager + 10 reps owning the records; the rep benched is in team 1")
+    p.add_argument("--explain-over-ms", type=float, default=200.0,
+                   help="print plans for queries whose p50 is over this on any backend")
+    return parse_backend_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
