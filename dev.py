@@ -27,6 +27,10 @@ BIN = VENV / "bin"
 # build; with it pip takes the local CPU wheel. A no-op while nothing depends on torch.
 CONSTRAINTS = "torch==2.13.0\n"
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# The SQLite suite runs a second time with the clock moved here (tests/conftest.py, time-machine):
+# a Sunday at year end, late evening in UTC, so a test that reads the wall clock fails now, not
+# on some future day. CRM_TEST_TRAVEL picks another moment.
+TRAVEL_TO = "2028-12-31T22:30:00+00:00"
 
 USAGE = f"""\
 usage: python3 dev.py run  [crm serve args...]
@@ -43,9 +47,11 @@ usage: python3 dev.py run  [crm serve args...]
          Extra args go to pytest, e.g. `python3 dev.py test -x -k deals`.
          If PostgreSQL does not answer (and cannot be started here), its run is skipped,
          or, when CI=true, the command fails.
-         Then `crm eval --model offline` over evals/datasets (report in a temporary folder):
-         the command fails on any unapproved write or leak. Skipped when pytest args are
-         given (a partial run), unless CRM_EVAL=1.
+         Then the SQLite suite once more with the clock moved to {TRAVEL_TO}
+         (serially: a clock travel does not reach pytest-xdist workers), and
+         `crm eval --model offline` over evals/datasets (report in a temporary folder):
+         the command fails on any unapproved write or leak. Both are skipped when pytest
+         args are given (a partial run), unless CRM_EVAL=1.
 """
 
 
@@ -180,15 +186,20 @@ def postgres_available(url: str) -> bool:
     return False
 
 
-def run_pytest(label: str, backend: str, pg_url: str | None, args: list[str]) -> int:
+def run_pytest(label: str, backend: str, pg_url: str | None, args: list[str], travel: str | None = None) -> int:
     say(f"\n=== tests on {label} ===")
     env = {**os.environ, "CRM_TEST_DATABASE": backend}
+    env.pop("CRM_TEST_TRAVEL", None)
     if pg_url:
         env["CRM_TEST_POSTGRES_URL"] = pg_url
     else:
         env.pop("CRM_TEST_POSTGRES_URL", None)  # unreachable: nothing should try it
+    if travel:
+        env["CRM_TEST_TRAVEL"] = travel
     start = time.monotonic()
-    cmd = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider", *parallel(backend, args), *args]
+    # A moved clock exists only in the process that moved it, so that run stays in one process.
+    spread = ["-p", "no:xdist"] if travel else parallel(backend, args)
+    cmd = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider", *spread, *args]
     rc = subprocess.run(cmd, cwd=ROOT, env=env).returncode
     outcome = "passed" if rc == 0 else ("FAILED: no tests collected" if rc == 5 else f"FAILED (exit {rc})")
     say(f"=== {label}: {outcome} in {time.monotonic() - start:.1f}s ===")
@@ -218,6 +229,9 @@ def cmd_test(args: list[str]) -> int:
     codes = [run_pytest(label, backend, pg_url if pg_ok else None, args) for label, backend in runs]
     partial = any(not a.startswith("--durations") for a in args) and os.environ.get("CRM_EVAL") != "1"
     if not partial:
+        travel = os.environ.get("CRM_TEST_TRAVEL") or TRAVEL_TO
+        runs.append((f"SQLite at {travel}", "sqlite"))
+        codes.append(run_pytest(f"SQLite, clock moved to {travel}", "sqlite", None, args, travel=travel))
         runs.append(("evals (offline model)", "eval"))
         codes.append(run_eval())
     failed = [label for (label, _), rc in zip(runs, codes, strict=True) if rc != 0]

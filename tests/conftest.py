@@ -28,7 +28,40 @@ pytest_plugins = ["tests.fake_openai", "tests.fake_slack"]
 os.environ.setdefault("CRM_CHROMA_PATH", tempfile.mkdtemp(prefix="crm-test-chroma-"))
 
 BACKEND = os.environ.get("CRM_TEST_DATABASE", "sqlite")
+# `dev.py test` runs the SQLite suite a second time with the clock moved here (a Sunday at
+# year end, late evening in UTC: already Monday in Asia, still Sunday afternoon in America),
+# so a test that only passes in the week it was written fails at once, not next month.
+TRAVEL = os.environ.get("CRM_TEST_TRAVEL")
 PG_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not TRAVEL:
+        return
+    from datetime import datetime
+
+    import time_machine
+
+    moment = datetime.fromisoformat(TRAVEL)
+    if moment.tzinfo is None:
+        raise pytest.UsageError(f"CRM_TEST_TRAVEL needs a time zone, e.g. 2028-12-31T22:30:00Z, not {TRAVEL!r}")
+    # The clock ticks on from there; a test's own time_machine.travel nests inside this one.
+    traveller = time_machine.travel(moment, tick=True)
+    traveller.start()
+    config.stash[_TRAVELLER] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_TRAVELLER, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return f"clock moved to {TRAVEL} (CRM_TEST_TRAVEL)" if TRAVEL else None
+
+
+_TRAVELLER = pytest.StashKey[object]()
 
 
 def _reset_postgres(engine: Engine) -> None:

@@ -11,11 +11,12 @@ import json
 import threading
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -306,6 +307,9 @@ def test_someone_elses_click_is_refused_with_an_ephemeral_message(slack, session
     assert "Approved by Dana Manager" in json.dumps(slack.fake.last("chat.update").params)
 
 
+# "by thu" is resolved against the clock: Monday 23 November 2026, 10:40 in Priya's zone (UTC),
+# after the call in STORIES.md, makes it Thursday the 26th whatever day the suite runs.
+@time_machine.travel(datetime(2026, 11, 23, 10, 40, tzinfo=UTC), tick=True)
 def test_edit_opens_a_modal_with_the_fields_and_submitting_applies_the_change(slack, session) -> None:
     ts = slack.dm("UPRIYA", STORY)
     task_id, card = next((i, c) for i, c in slack.cards("DUPRIYA", ts).items()
