@@ -18,19 +18,14 @@ from sqlalchemy.orm import Session
 
 from store.actor import Actor
 from store.audit import jsonable
-from store.errors import CRMError, PermissionDenied, ValidationFailed
-from store.models import Approval, User, Workspace
-from store.models.enums import ApprovalStatus, Role
+from store.errors import CRMError, ValidationFailed
+from store.models import Approval, User
+from store.models.enums import ApprovalStatus
 from store.services import approvals as approval_service
 from store.services.org import actor_for_user
 from tools import TOOLS, ToolContext, error_sentence
 
 DecisionKind = Literal["approve", "edit", "reject", "respond"]
-
-
-def workspace_policy(session: Session, workspace_id: uuid.UUID) -> dict[str, Any]:
-    ws = session.get(Workspace, workspace_id)
-    return dict(((ws.settings if ws else {}) or {}).get("approvals", {}))
 
 
 @dataclass
@@ -57,7 +52,6 @@ def propose(ctx: ToolContext, *, tool_name: str, raw_args: dict[str, Any], tool_
         return Proposed(tool_call_id, None, error_sentence(exc))
     except Exception as exc:  # noqa: BLE001  (the model gets a sentence, the user no crash)
         return Proposed(tool_call_id, None, error_sentence(exc))
-    policy = workspace_policy(ctx.session, ctx.actor.workspace_id)
     needs_manager = preview.needs_role == "manager"
     approval = approval_service.propose(
         ctx.session, actor=ctx.actor, tool=tool.name, args=jsonable(args.model_dump(mode="json", exclude_none=True)),
@@ -66,9 +60,8 @@ def propose(ctx: ToolContext, *, tool_name: str, raw_args: dict[str, Any], tool_
         approver_id=None if needs_manager else ctx.actor.user_id, approver_role="manager" if needs_manager else None,
         source_ref={"record": preview.record} if preview.record else None,
     )
-    # Auto-approval only for tools a workspace named, and never for a named manager case.
-    if (approval.status == ApprovalStatus.pending and not needs_manager
-            and tool.name in policy.get("auto_approve", [])):
+    if approval.status == ApprovalStatus.pending and approval_service.may_auto_approve(
+            ctx.session, workspace_id=ctx.actor.workspace_id, tool=tool.name, approver_role=approval.approver_role):
         decide(ctx.session, actor=ctx.actor, approval_id=approval.id, kind="approve", auto=True)
     return Proposed(tool_call_id, approval, outcome_message(ctx.session, approval))
 
@@ -108,12 +101,8 @@ def decide(session: Session, *, actor: Actor, approval_id: uuid.UUID, kind: Deci
         except CRMError as exc:
             raise ValidationFailed(f"the edit cannot be applied: {exc.message}; nothing was changed",
                                    field="args") from exc
-        # An edit must not turn a proposal its decider may approve into one they may not
-        # (a rep raising her own quote's discount past the manager threshold).
-        if preview.needs_role == "manager" and approval.approver_role != "manager" and actor.role not in (
-                Role.manager, Role.admin):
-            raise PermissionDenied(f"with this edit the proposal needs a manager ({preview.reason}); "
-                                   "nothing was changed: reject it and ask again, or approve it as it was")
+        approval_service.check_edit(session, actor=actor, approval=approval, needs_role=preview.needs_role,
+                                    reason=preview.reason)
         decision |= {"args": jsonable(parsed.model_dump(mode="json", exclude_none=True)),
                      "original_args": approval.args, "original_summary": approval.summary}
     approval_service.claim(session, actor=actor, approval=approval, status=ApprovalStatus.approved,

@@ -208,14 +208,17 @@ class QuoteLineIn(Schema):
     product_id: uuid.UUID | None = None
     description: str | None = None
     quantity: Annotated[Decimal, Field(gt=0, decimal_places=2)] = Decimal(1)
-    unit_price: Money | None = Field(None, description="Defaults to the product's price.")
+    unit_price: Money | None = Field(None, description="Defaults to the catalogue's price; another price is an "
+                                                      "override, which a manager approves.")
     discount_percent: Percent = Decimal(0)
 
 
 class QuoteCreate(Schema):
     deal_id: uuid.UUID
     title: str = ""
-    status: e.QuoteStatus = e.QuoteStatus.draft
+    status: e.QuoteStatus = Field(e.QuoteStatus.draft, description=(
+        "A new quote is a draft. Changing it moves the quote as POST /quotes/{id}/transitions does: "
+        "draft -> pending_approval -> approved -> sent -> accepted | declined | expired."))
     currency: Currency | None = None
     valid_until: date | None = None
     discount_percent: Percent = Decimal(0)
@@ -300,6 +303,7 @@ class QuoteLineOut(BaseModel):
     position: int
     description: str
     quantity: Decimal
+    list_price: Decimal | None  # the catalogue's price when it was priced; None: it has none
     unit_price: Decimal
     discount_percent: Decimal
     line_total: Decimal

@@ -88,7 +88,8 @@ def test_deal_contacts_with_roles(session, http, w) -> None:
 
 def test_quote_totals_are_computed_in_one_place(session, http, w) -> None:
     admin, api = f.api(session, http, w.admin), f.api(session, http, w.priya)
-    product = admin.post("/products", json={"name": "Telematics module", "sku": "TM-1", "unit_price": "14000"}).json()
+    product = admin.post("/products", json={"name": "Telematics module", "sku": "TM-1", "unit_price": "14000",
+                                            "currency": "EUR"}).json()
     deal = api.post("/deals", json={"name": "Borealis", "currency": "EUR"}).json()
     quote = api.post("/quotes", json={"deal_id": deal["id"], "discount_percent": "10", "tax_percent": "23",
                                       "line_items": [

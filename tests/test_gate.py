@@ -6,12 +6,12 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from agents import gate
 from store.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from store.models import Activity, AuditLog, Deal, Task, Workspace
-from store.models.enums import ApprovalStatus, Surface
+from store.models import Activity, AuditLog, Deal, Quote, QuoteLineItem, Task, Workspace
+from store.models.enums import ApprovalStatus, QuoteStatus, Surface
 from store.services import approvals as approval_service
 from tests import factories as f
 from tools import ToolContext
@@ -119,6 +119,8 @@ def test_only_an_allowed_approver_decides(session, w, deal) -> None:
 
 
 def test_large_discount_waits_for_a_manager(session, w, deal) -> None:
+    # "Platform" is the catalogue's: its price is the list price (a free-text price would be an override).
+    f.create(session, w.admin, "product", name="Platform", unit_price=Decimal("48000"))
     args = {"deal_id": str(deal.id), "discount_percent": "30",
             "line_items": [{"description": "Platform", "quantity": "1", "unit_price": "48000"}]}
     p = propose(session, w.priya, "create_quote", args)
@@ -130,6 +132,8 @@ def test_large_discount_waits_for_a_manager(session, w, deal) -> None:
     session.commit()
     assert p.approval.status == ApprovalStatus.executed
     assert Decimal(p.approval.result["total"]) == Decimal("33600.00")
+    # Dana approved the proposal, so the quote is approved (ready to send), not waiting again.
+    assert session.get(Quote, uuid.UUID(p.approval.result["id"])).status == QuoteStatus.approved
     small = propose(session, w.priya, "create_quote", {**args, "discount_percent": "10"}, call="c2")
     assert small.approval.approver_id == w.priya.id and small.approval.approver_role is None
     # Priya cannot edit her small-discount quote past the threshold and approve it herself.
@@ -140,6 +144,65 @@ def test_large_discount_waits_for_a_manager(session, w, deal) -> None:
     gate.decide(session, actor=f.actor(w.dana), approval_id=small.approval.id, kind="edit",
                 args={"discount_percent": "40"})  # her manager may
     assert small.approval.status == ApprovalStatus.executed
+
+
+def test_a_price_below_the_catalogue_is_a_discount_that_needs_a_manager(session, w, deal) -> None:
+    api_addon = f.create(session, w.admin, "product", name="API access", sku="API-ADD", unit_price=Decimal("6000"))
+    cheap = {"deal_id": str(deal.id),
+             "line_items": [{"product_id": str(api_addon.id), "quantity": "2", "unit_price": "1"}]}
+    p = propose(session, w.priya, "create_quote", cheap)
+    assert p.pending and p.approval.approver_role == "manager"
+    assert "99.98% off the list price 12,000.00" in p.approval.summary
+    assert "not the catalogue's 6,000.00" in p.approval.summary
+    with pytest.raises(PermissionDenied, match="not yours to approve"):
+        gate.decide(session, actor=f.actor(w.priya), approval_id=p.approval.id, kind="approve")
+    assert session.scalar(select(func.count()).select_from(Quote)) == 0
+    gate.decide(session, actor=f.actor(w.dana), approval_id=p.approval.id, kind="approve")
+    session.commit()
+    quote = session.get(Quote, uuid.UUID(p.approval.result["id"]))
+    assert quote.total == Decimal("2.00") and quote.status == QuoteStatus.approved  # Dana's call, made knowingly
+    line = session.scalars(select(QuoteLineItem).where(QuoteLineItem.quote_id == quote.id)).one()
+    assert (line.list_price, line.unit_price) == (Decimal("6000.00"), Decimal("1.00"))
+
+
+def test_an_edit_that_lowers_a_price_needs_a_manager(session, w, deal) -> None:
+    api_addon = f.create(session, w.admin, "product", name="API access", sku="API-ADD", unit_price=Decimal("6000"))
+    at_list = {"deal_id": str(deal.id), "line_items": [{"product_id": str(api_addon.id), "quantity": "2"}]}
+    p = propose(session, w.priya, "create_quote", at_list)
+    assert p.approval.approver_id == w.priya.id and p.approval.approver_role is None
+    lowered = {"line_items": [{"product_id": str(api_addon.id), "quantity": "2", "unit_price": "1"}]}
+    with pytest.raises(PermissionDenied, match="not the catalogue's 6,000.00"):
+        gate.decide(session, actor=f.actor(w.priya), approval_id=p.approval.id, kind="edit", args=lowered)
+    assert "12,000.00 USD (0% off the list price 12,000.00)" in p.approval.summary
+    assert p.approval.status == ApprovalStatus.pending
+    assert session.scalar(select(func.count()).select_from(Quote)) == 0
+    gate.decide(session, actor=f.actor(w.priya), approval_id=p.approval.id, kind="approve")  # as proposed
+    quote = session.get(Quote, uuid.UUID(p.approval.result["id"]))
+    assert quote.total == Decimal("12000.00") and quote.status == QuoteStatus.approved
+
+
+def test_the_quote_service_holds_when_a_proposal_was_approved_by_someone_without_the_right(session, w, deal) -> None:
+    # A workspace auto-approves quotes; a rep's quote over the threshold still waits for a manager
+    # (the gate does not auto-approve it), and one approved by the rep herself does not get past the store.
+    ws = session.get(Workspace, w.ws.id)
+    ws.settings = {"approvals": {"auto_approve": ["create_quote"]}}
+    platform = f.create(session, w.admin, "product", name="Platform", unit_price=Decimal("1000"))
+    session.commit()
+    big = propose(session, w.priya, "create_quote", {"deal_id": str(deal.id), "discount_percent": "30",
+                                                     "line_items": [{"product_id": str(platform.id)}]})
+    assert big.pending and big.approval.approver_role == "manager"
+    ws.settings = {"approvals": {"manager_discount_percent": 40}}  # within Priya's limit when proposed...
+    session.commit()
+    later = propose(session, w.priya, "create_quote", {"deal_id": str(deal.id), "discount_percent": "30",
+                                                       "line_items": [{"product_id": str(platform.id)}]}, call="c2")
+    assert later.approval.approver_id == w.priya.id
+    ws.settings = {}  # ...and not any more when she approves it
+    session.commit()
+    gate.decide(session, actor=f.actor(w.priya), approval_id=later.approval.id, kind="approve")
+    quote = session.get(Quote, uuid.UUID(later.approval.result["id"]))
+    assert quote.status == QuoteStatus.pending_approval  # created, and waiting for Dana
+    (waiting,) = [a for a in approval_service.pending(session, actor=f.actor(w.dana)) if a.tool == "approve_quote"]
+    assert waiting.args == {"quote_id": str(quote.id)} and "needs a manager" in waiting.summary
 
 
 def test_auto_approve_only_what_the_workspace_names(session, w, deal) -> None:

@@ -11,20 +11,15 @@ from email.utils import formataddr, make_msgid
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from store import normalize
 from store.errors import ValidationFailed
-from store.models import User, Workspace
-from store.models.enums import ActivityType, Direction
-from store.services import crud, spec_for
+from store.models import Deal, User
+from store.models.enums import ActivityType, Direction, QuoteStatus
+from store.services import crud, quotes, spec_for
 from store.settings import get_settings
 from tools.base import Preview, ToolContext, as_uuid, ref, write_tool
 from tools.write import diff_rows, names
-
-# Above this overall discount (percent) a quote needs a manager's approval, unless the
-# workspace sets settings["approvals"]["manager_discount_percent"].
-DEFAULT_MANAGER_DISCOUNT = Decimal(20)
 
 
 class SendEmailArgs(BaseModel):
@@ -84,10 +79,11 @@ def send_email(ctx: ToolContext, a: SendEmailArgs) -> dict[str, Any]:
 
 
 class QuoteLine(BaseModel):
-    product_id: uuid.UUID | None = None
-    description: str | None = None
+    product_id: uuid.UUID | None = Field(None, description="The catalogue product; its price is the list price.")
+    description: str | None = Field(None, description="A catalogue product's exact name also finds it.")
     quantity: Decimal = Field(Decimal(1), gt=0)
-    unit_price: Decimal | None = Field(None, ge=0)
+    unit_price: Decimal | None = Field(None, ge=0, description="Leave it out to use the catalogue's price; "
+                                       "another price is an override, which a manager approves.")
     discount_percent: Decimal = Field(Decimal(0), ge=0, le=100)
 
 
@@ -99,44 +95,48 @@ class CreateQuoteArgs(BaseModel):
     title: str = ""
 
 
-def manager_threshold(ctx: ToolContext) -> Decimal:
-    ws = ctx.session.get(Workspace, ctx.actor.workspace_id)
-    value = ((ws.settings if ws else {}) or {}).get("approvals", {}).get("manager_discount_percent")
-    return Decimal(str(value)) if value is not None else DEFAULT_MANAGER_DISCOUNT
+def _needs(terms: quotes.Terms) -> dict[str, Any]:
+    return {"needs_role": "manager", "reason": "; ".join(terms.reasons)} if terms.needs_manager else {}
 
 
 def _preview_quote(ctx: ToolContext, a: CreateQuoteArgs) -> Preview:
-    from store import pricing
-    from store.models import Product
-
     deal = crud.get_for_write(ctx.session, spec_for("deal"), actor=ctx.actor, id=as_uuid(a.deal_id))
-    list_total, net_total = Decimal(0), Decimal(0)
-    for line in a.line_items:
-        price = line.unit_price
-        if price is None and line.product_id:
-            price = ctx.session.scalar(select(Product.unit_price).where(
-                Product.id == as_uuid(line.product_id), Product.workspace_id == ctx.actor.workspace_id))
-        if price is None:
-            raise ValidationFailed("each line needs a unit_price or a product_id")
-        list_total += line.quantity * price
-        net_total += pricing.line_total(line.quantity, price, line.discount_percent)
-    totals = pricing.quote_totals([net_total], discount_percent=a.discount_percent, tax_percent=Decimal(0))
-    overall = pricing.effective_discount(list_total, totals.subtotal - totals.discount_total)
-    threshold = manager_threshold(ctx)
-    needs = overall > threshold
-    return Preview(
-        summary=f"Create quote for {deal.name}: {totals.total:,.2f} {deal.currency} ({overall}% off list)",
-        diff=diff_rows({}, {"deal": deal.name, "lines": len(a.line_items), "list price": list_total,
-                            "discount": f"{overall}%", "total": totals.total}),
-        record=ref("deal", deal), needs_role="manager" if needs else None,
-        reason=f"a {overall}% discount is above the {threshold}% a rep may give alone" if needs else None)
+    terms = quotes.price(ctx.session, actor=ctx.actor, currency=deal.currency,
+                         lines=[line.model_dump(exclude_none=True) for line in a.line_items],
+                         discount_percent=a.discount_percent)
+    return Preview(summary=f"Create quote for {deal.name}: {terms.summary()}",
+                   diff=[{"field": "deal", "before": "-", "after": deal.name}, *terms.diff()],
+                   record=ref("deal", deal), **_needs(terms))
 
 
 @write_tool(CreateQuoteArgs, preview=_preview_quote)
 def create_quote(ctx: ToolContext, a: CreateQuoteArgs) -> dict[str, Any]:
-    """Create a quote on a deal from products or priced lines, with line and overall discounts.
-    Large discounts are sent to a manager for approval."""
+    """Create a quote on a deal from catalogue products (by product_id or exact name), with line and
+    overall discounts. A discount above the workspace's limit, or a price other than the catalogue's,
+    is sent to a manager for approval. Once approved the quote is ready to send."""
     data = a.model_dump(exclude_none=True) | {"deal_id": as_uuid(a.deal_id)}
     data["line_items"] = [line.model_dump(exclude_none=True) for line in a.line_items]
     quote = crud.create(ctx.session, spec_for("quote"), actor=ctx.actor, data=data)
-    return ref("quote", quote) | {"total": str(quote.total)}
+    quote = quotes.approve_or_submit(ctx.session, actor=ctx.actor, id=quote.id)
+    return ref("quote", quote) | {"number": quote.number, "status": quote.status.value, "total": str(quote.total)}
+
+
+class ApproveQuoteArgs(BaseModel):
+    quote_id: uuid.UUID
+
+
+def _preview_approve(ctx: ToolContext, a: ApproveQuoteArgs) -> Preview:
+    quote = crud.get_for_write(ctx.session, quotes.quotes, actor=ctx.actor, id=as_uuid(a.quote_id))
+    terms = quotes.terms_of(ctx.session, quote=quote)
+    deal = ctx.session.get(Deal, quote.deal_id)
+    return Preview(summary=f"Approve quote {quote.number} for {deal.name if deal else 'its deal'}: {terms.summary()}",
+                   diff=[{"field": "status", "before": quote.status.value, "after": "approved"}, *terms.diff()],
+                   record=ref("quote", quote), **_needs(terms))
+
+
+@write_tool(ApproveQuoteArgs, preview=_preview_approve)
+def approve_quote(ctx: ToolContext, a: ApproveQuoteArgs) -> dict[str, Any]:
+    """Approve a quote that is a draft or waits for approval, so it can be sent. A quote with a discount
+    above the workspace's limit or a price other than the catalogue's is approved by a manager."""
+    quote = quotes.transition(ctx.session, actor=ctx.actor, id=as_uuid(a.quote_id), to=QuoteStatus.approved)
+    return ref("quote", quote) | {"number": quote.number, "status": quote.status.value, "total": str(quote.total)}

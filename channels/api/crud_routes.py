@@ -38,6 +38,11 @@ class AuditEntryOut(BaseModel):
     model_config = {"from_attributes": True}
 
 
+class TransitionIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    to: str
+
+
 def _page_model(read: type[BaseModel], name: str) -> type[BaseModel]:
     return create_model(f"{name}Page", items=(list[read], ...), total=(int, ...),  # type: ignore[valid-type]
                         limit=(int, ...), offset=(int, ...), total_exact=(bool, True))
@@ -91,6 +96,16 @@ def entity_router(spec: EntitySpec[Any]) -> APIRouter:
         def update_item(id: uuid.UUID, body: update_schema, session: Session = Depends(get_session),  # type: ignore[valid-type]
                         actor: Actor = Depends(get_actor)) -> Any:
             obj = crud.update(session, spec, actor=actor, id=id, data=body.model_dump(exclude_unset=True))
+            session.commit()
+            return out(obj)
+
+    if spec.transition is not None:
+        @router.post("/{id}/transitions", response_model=read,
+                     summary=f"Move a {spec.name} to another status", description=spec.transition.__doc__)
+        def transition(id: uuid.UUID, body: TransitionIn, session: Session = Depends(get_session),
+                       actor: Actor = Depends(get_actor)) -> Any:
+            assert spec.transition is not None
+            obj = spec.transition(session, actor=actor, id=id, to=body.to)
             session.commit()
             return out(obj)
 

@@ -59,6 +59,9 @@ class QuoteLineItem(IdMixin, WorkspaceMixin, Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     description: Mapped[str] = mapped_column(String(500))
     quantity: Mapped[Decimal] = mapped_column(Numeric(12, 2, asdecimal=True))
+    # The catalogue's unit price when the line was priced (None: the catalogue has none for this
+    # line, in this currency). A unit_price that differs is an override (store/services/quotes.py).
+    list_price: Mapped[Decimal | None] = mapped_column(Money())
     unit_price: Mapped[Decimal] = mapped_column(Money())
     discount_percent: Mapped[Decimal] = mapped_column(Percent, default=Decimal("0"))
     line_total: Mapped[Decimal] = mapped_column(Money())

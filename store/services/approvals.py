@@ -3,23 +3,72 @@
 Who may decide a proposal:
 - `approver_id` set: that user (normally the rep who asked), or their manager, or an admin;
 - `approver_role` "manager" (a named case, e.g. a large quote discount): a manager of the
-  requester's team or an admin, never the requester.
+  requester's team or an admin, never a rep who asked.
+
+The workspace's policy lives in its settings: `{"approvals": {"auto_approve": [tool, ...],
+"manager_discount_percent": 20}}` (the threshold itself is applied by store/services/quotes.py).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.actor import Actor
-from store.errors import Conflict, NotFound, PermissionDenied
-from store.models import Approval, User
+from store.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from store.models import Approval, User, Workspace
 from store.models.enums import ApprovalStatus, Role
 from store.types import utcnow
+
+# tool -> hook(session, decider, proposal), run when a pending proposal of that tool is rejected or
+# answered, so that the record waiting on it follows (a submitted quote goes back to draft).
+AFTER_REJECT: dict[str, Callable[[Session, Actor, Approval], None]] = {}
+
+
+def policy(workspace: Workspace | None) -> dict[str, Any]:
+    """The workspace's approval settings (an empty policy: every write asks its requester)."""
+    settings = (workspace.settings if workspace else None) or {}
+    value = settings.get("approvals") if isinstance(settings, dict) else None
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def percent(value: Any) -> Decimal:
+    """A percentage from the approval settings, or a sentence saying what to fix."""
+    try:
+        number = Decimal(str(value)) if not isinstance(value, bool) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or not Decimal(0) <= number <= Decimal(100):
+        raise ValidationFailed(f"settings.approvals.manager_discount_percent must be a number from 0 to 100, "
+                               f"not {value!r}; an admin sets it with PATCH /api/v1/workspace", field="settings")
+    return number
+
+
+def check_policy(settings: dict[str, Any]) -> None:
+    """Refuse approval settings that the gate and the quote policy could not apply."""
+    value = settings.get("approvals")
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ValidationFailed('settings.approvals must be an object, e.g. {"auto_approve": ["create_task"], '
+                               '"manager_discount_percent": 20}', field="settings")
+    if value.get("manager_discount_percent") is not None:
+        percent(value["manager_discount_percent"])
+    auto = value.get("auto_approve", [])
+    if not isinstance(auto, list) or not all(isinstance(t, str) for t in auto):
+        raise ValidationFailed("settings.approvals.auto_approve must be a list of tool names", field="settings")
+
+
+def may_auto_approve(session: Session, *, workspace_id: uuid.UUID, tool: str, approver_role: str | None) -> bool:
+    """Only tools the workspace named run without asking, and never a proposal that needs a manager."""
+    if approver_role is not None:
+        return False
+    return tool in (policy(session.get(Workspace, workspace_id)).get("auto_approve") or [])
 
 
 def propose(session: Session, *, actor: Actor, tool: str, args: dict[str, Any], summary: str,
@@ -105,6 +154,16 @@ def check_may_decide(session: Session, *, actor: Actor, approval: Approval) -> N
         raise PermissionDenied(f"not yours to approve: this proposal waits for {who} (or an admin)")
 
 
+def check_edit(session: Session, *, actor: Actor, approval: Approval, needs_role: str | None,
+               reason: str | None) -> None:
+    """An edit must not turn a proposal its decider may approve into one they may not (a rep
+    raising her own quote's discount past the manager threshold and approving it herself)."""
+    if needs_role == "manager" and approval.approver_role != "manager" and not (
+            actor.is_admin or actor.role == Role.manager):
+        raise PermissionDenied(f"with this edit the proposal needs a manager ({reason}); "
+                               "nothing was changed: reject it and ask again, or approve it as it was")
+
+
 def claim(session: Session, *, actor: Actor, approval: Approval, status: ApprovalStatus,
           decision: dict[str, Any]) -> None:
     """Move a pending proposal to `status`, or raise Conflict if someone already decided it.
@@ -123,6 +182,24 @@ def claim(session: Session, *, actor: Actor, approval: Approval, status: Approva
         raise Conflict(f"this proposal was already decided ({approval.status.value})",
                        status=approval.status.value, id=str(approval.id))
     session.refresh(approval)
+    hook = AFTER_REJECT.get(approval.tool) if status == ApprovalStatus.rejected else None
+    if hook is not None:
+        hook(session, actor, approval)
+
+
+def settle(session: Session, *, actor: Actor, approval: Approval, executed: bool, note: str) -> bool:
+    """Close a pending proposal whose record was decided on the record itself (a quote approved or
+    withdrawn there): exactly once, as `claim`, and nothing runs. False if it was already decided."""
+    now = utcnow()
+    result = session.execute(
+        update(Approval).where(Approval.id == approval.id, Approval.status == ApprovalStatus.pending)
+        .values(status=ApprovalStatus.executed if executed else ApprovalStatus.rejected,
+                decision={"kind": "approve" if executed else "reject", "text": note},
+                decided_by_id=actor.user_id, decided_at=now, executed_at=now if executed else None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(approval)
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
 def finish(session: Session, *, approval: Approval, result: dict[str, Any] | None = None,

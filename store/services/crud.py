@@ -68,6 +68,9 @@ class EntitySpec(Generic[M]):
     virtual_fields: tuple[str, ...] = ()
     # For Access.OWNED: the column naming whose record it is.
     owner_field: str = "owner_id"
+    # For an entity with a state machine: transition(session, actor=, id=, to=) -> record, the
+    # one way its status moves (POST /<plural>/{id}/transitions).
+    transition: Hook | None = None
 
     @property
     def columns(self) -> dict[str, Any]:

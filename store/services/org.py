@@ -18,6 +18,7 @@ from store.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from store.models import ApiToken, Approval, Pipeline, Stage, Team, User, Workspace
 from store.models.enums import AuditAction, Role, StageKind, Surface
 from store.permissions import require_role
+from store.services import approvals as approval_policy
 from store.services.crud import Access, EntitySpec, register
 from store.types import utcnow
 
@@ -98,6 +99,8 @@ def update_workspace(session: Session, *, actor: Actor, changes: dict[str, Any])
         changes["default_currency"] = normalize.currency(changes["default_currency"])
     if changes.get("own_domains") is not None:
         changes["own_domains"] = [normalize.domain(d) for d in changes["own_domains"]]
+    if changes.get("settings") is not None:
+        approval_policy.check_policy(changes["settings"])
     if changes.get("timezone"):
         try:
             ZoneInfo(changes["timezone"])
