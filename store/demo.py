@@ -32,6 +32,7 @@ from store import pricing
 from store.models import (
     Activity,
     ActivityTarget,
+    Approval,
     Base,
     Company,
     Contact,
@@ -67,9 +68,10 @@ from store.models.enums import (
     Priority,
     QuoteStatus,
     Role,
+    Surface,
     TaskStatus,
 )
-from store.services import activity_rollup
+from store.services import activity_rollup, quotes
 from store.services.org import DEFAULT_STAGES
 from store.types import uuid7
 
@@ -937,6 +939,7 @@ def _quote(
             position=i,
             description=product.name,
             quantity=qty,
+            list_price=product.unit_price,
             unit_price=product.unit_price,
             discount_percent=disc,
             line_total=line_totals[i],
@@ -958,7 +961,18 @@ def _discount_quote(ctx: _Ctx) -> None:
     lines = [("PLAT-LIC", seats, Decimal(0)), ("ONB-STD", Decimal(1), Decimal(0))]
     title = f"{plan.deal.name} – proposal"
     status = QuoteStatus.pending_approval
-    _quote(ctx, plan, "Q-1002", title, lines, discount=Decimal(30), status=status, created=plan.act_end)
+    quote = _quote(ctx, plan, "Q-1002", title, lines, discount=Decimal(30), status=status, created=plan.act_end)
+    # Submitted as the quote service submits it: a proposal in Dana's inbox (web, API, Slack
+    # "inbox"); approving it there approves the quote, rejecting it sends the quote back to draft.
+    priced = [quotes.Line(ctx.products[sku].id, ctx.products[sku].name, qty, ctx.products[sku].unit_price,
+                          ctx.products[sku].unit_price, disc) for sku, qty, disc in lines]
+    terms = quotes.judge(priced, currency=quote.currency, discount_percent=quote.discount_percent,
+                         tax_percent=quote.tax_percent, threshold=quotes.DEFAULT_MANAGER_DISCOUNT)
+    summary, diff = quotes.submission_text(quote.number, plan.deal.name, terms)
+    ctx.add(Approval(tool=quotes.APPROVE_TOOL, args={"quote_id": str(quote.id)}, summary=summary, diff=diff,
+                     evidence=[], surface=Surface.web, requested_by_id=plan.owner.id, approver_role="manager",
+                     source_ref={"record": {"kind": "quote", "id": str(quote.id), "label": quote.number},
+                                 "submitted": True}), plan.act_end)
 
 
 # --- Borealis Logistics (STORIES.md) -------------------------------------------------------

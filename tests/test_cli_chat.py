@@ -47,8 +47,10 @@ def borealis_stage() -> str:
 
 
 def approvals() -> list[Approval]:
+    """The proposals made in conversations (the demo's submitted quote waits in Dana's inbox too)."""
     with unit_of_work() as session:
-        return list(session.scalars(select(Approval).order_by(Approval.created_at)))
+        return list(session.scalars(select(Approval).where(Approval.thread_id.is_not(None))
+                                    .order_by(Approval.created_at)))
 
 
 def test_approving_at_the_prompt_writes_once(demo) -> None:  # type: ignore[no-untyped-def]

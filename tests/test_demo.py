@@ -324,3 +324,29 @@ def test_seeds_a_workspace_made_by_the_service_reusing_its_pipeline(tmp_path: Pa
         assert workspace.own_domains == ["acme.example", "demo.agentcrm.dev"]
         assert session.scalar(select(func.count()).select_from(Deal)) == summary.counts["deals"] > 0
     engine.dispose()
+
+
+def test_the_30_percent_quote_waits_in_danas_inbox_and_her_approval_approves_it(tmp_path: Path) -> None:
+    """STORIES.md: "A rep's quote with a 30% discount waits for her approval; she approves from Slack"
+    (Slack's "inbox" shows the same proposals as the web and the API: tests/test_slack.py)."""
+    from agents import gate
+    from store.models.enums import ApprovalStatus, QuoteStatus, Surface
+    from store.services import approvals as approval_service
+    from store.services.org import actor_for_user
+    from tests import factories as f
+
+    with f.demo(tmp_path, TODAY) as (session, _):
+        quote = session.scalars(select(Quote).where(Quote.number == "Q-1002")).one()
+        users = {u.email.split("@")[0]: u for u in session.scalars(select(User))}
+        dana, owner = users["dana"], session.get(User, quote.owner_id)
+        assert quote.status == QuoteStatus.pending_approval and owner.role == Role.rep
+        assert approval_service.pending(session, actor=actor_for_user(owner, Surface.slack)) == []  # not his call
+        (waiting,) = approval_service.pending(session, actor=actor_for_user(dana, Surface.slack))
+        assert "Q-1002" in waiting.summary and "needs a manager" in waiting.summary
+        assert "30% off list is above the 20% a rep may give alone" in waiting.summary
+        decided = gate.decide(session, actor=actor_for_user(dana, Surface.slack), approval_id=waiting.id,
+                              kind="approve")
+        session.commit()
+        assert decided.status == ApprovalStatus.executed, decided.error
+        session.refresh(quote)
+        assert quote.status == QuoteStatus.approved

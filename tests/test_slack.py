@@ -555,6 +555,27 @@ def test_a_discount_that_needs_a_manager_reaches_her_as_a_dm_and_she_approves_it
     slack.click("UDANA", "approval_approve", proposed.approval.id, manager_card)
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Quote).where(Quote.deal_id == deal.id)) == 1
+    assert session.scalar(select(Quote.status).where(Quote.deal_id == deal.id)) == "approved"  # ready to send
     updated = {c.params["channel"] for c in slack.fake.calls_to("chat.update")
                if "Approved by Dana Manager" in json.dumps(c.params)}
     assert updated == {"DUPRIYA", "DUDANA"}  # both copies show who decided
+
+
+def test_a_submitted_quote_waits_in_the_managers_slack_inbox_and_she_approves_it_there(slack, session) -> None:
+    w, deal = slack.crm["w"], slack.crm["deal"]
+    product = f.create(session, w.admin, "product", name="Fleet Telematics", unit_price=Decimal("62000"))
+    session.commit()
+    priya = f.api(session, slack.client, w.priya)
+    quote = priya.post("/quotes", json={"deal_id": str(deal.id), "discount_percent": "30",
+                                        "line_items": [{"product_id": str(product.id)}]}).json()
+    assert priya.post(f"/quotes/{quote['id']}/transitions", json={"to": "approved"}).status_code == 403
+    assert priya.post(f"/quotes/{quote['id']}/transitions", json={"to": "pending_approval"}).status_code == 200
+
+    slack.dm("UPRIYA", "inbox")
+    assert "Nothing waits for your decision" in slack.fake.messages["DUPRIYA"][-1]["text"]
+    slack.dm("UDANA", "inbox")
+    ((approval_id, card),) = slack.cards("DUDANA").items()  # one card, though she is the manager asked
+    assert quote["number"] in text_of(card) and "30% off list" in text_of(card)
+    slack.click("UDANA", "approval_approve", approval_id, card)
+    assert priya.get(f"/quotes/{quote['id']}").json()["status"] == "approved"
+    assert any("Approved by Dana Manager" in json.dumps(c.params) for c in slack.fake.calls_to("chat.update"))

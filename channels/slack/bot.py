@@ -46,7 +46,7 @@ log = logging.getLogger("crm.slack")
 HELP = ("Ask me anything about your accounts, or tell me what happened: _\"call w/ Ines at Borealis, "
         "they want the pilot in Jan, send revised quote by thu\"_. I propose the updates and you approve them "
         "here. Try _\"brief me on Borealis\"_, _\"my tasks\"_, _\"forecast this quarter\"_, _\"chart the team "
-        "pipeline by stage\"_, or drop a call recording in our DM.")
+        "pipeline by stage\"_, or drop a call recording in our DM. _\"inbox\"_ shows what waits for your approval.")
 
 
 class SlackBot:
@@ -191,6 +191,9 @@ class SlackBot:
         if not text.strip() or text.strip().lower() in ("help", "?"):
             self.post(channel, thread_ts, HELP)
             return
+        if text.strip().lower() in ("inbox", "approvals"):
+            self.show_inbox(who, channel, thread_ts)
+            return
         actor = actor_for_user(who, Surface.slack)
         key = thread_key("slack", who.id, f"{channel}:{thread_ts}")
         with self._conversation(key):
@@ -217,6 +220,17 @@ class SlackBot:
 
     # --- approval cards ---------------------------------------------------------------------
 
+    def show_inbox(self, who: User, channel: str, thread_ts: str | None) -> None:
+        """`inbox`: a card for each proposal waiting for this user's decision, wherever it was made
+        (a quote a rep submitted on the web waits here for the manager)."""
+        with unit_of_work(self.sessions, readonly=True) as session:
+            waiting = [a.id for a in approval_service.pending(session, actor=actor_for_user(who, Surface.slack))]
+        if not waiting:
+            self.post(channel, thread_ts, "Nothing waits for your decision.")
+            return
+        self.post(channel, thread_ts, f"{len(waiting)} proposal(s) wait for your decision:")
+        self.post_cards(channel, thread_ts, waiting)
+
     def post_cards(self, channel: str, thread_ts: str | None, approval_ids: list[uuid.UUID]) -> None:
         """A card per proposal not yet shown in this channel; managers get their own copy to decide."""
         for approval_id in approval_ids:
@@ -232,6 +246,8 @@ class SlackBot:
             places = [{"channel": channel, "ts": posted["ts"]}]
             for manager_slack_id in managers:
                 dm = self.dm_channel(manager_slack_id)
+                if dm == channel:  # the manager asked in her own DM: one card is enough
+                    continue
                 copy = self.post(dm, None, message["text"], blocks=message["blocks"])
                 places.append({"channel": dm, "ts": copy["ts"]})
             with unit_of_work(self.sessions) as session:
