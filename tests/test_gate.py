@@ -13,6 +13,7 @@ from store.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from store.models import Activity, AuditLog, Deal, Quote, QuoteLineItem, Task, Workspace
 from store.models.enums import ApprovalStatus, QuoteStatus, Surface
 from store.services import approvals as approval_service
+from store.services import quotes as quotes_service
 from tests import factories as f
 from tools import ToolContext
 
@@ -203,6 +204,22 @@ def test_the_quote_service_holds_when_a_proposal_was_approved_by_someone_without
     assert quote.status == QuoteStatus.pending_approval  # created, and waiting for Dana
     (waiting,) = [a for a in approval_service.pending(session, actor=f.actor(w.dana)) if a.tool == "approve_quote"]
     assert waiting.args == {"quote_id": str(quote.id)} and "needs a manager" in waiting.summary
+
+
+def test_approving_a_quote_through_the_agent_follows_the_same_rules(session, w, deal) -> None:
+    platform = f.create(session, w.admin, "product", name="Platform", unit_price=Decimal("1000"))
+    quote = f.create(session, w.priya, "quote", deal_id=deal.id, discount_percent=Decimal(30),
+                     line_items=[{"product_id": platform.id, "quantity": 10}])
+    session.commit()
+    p = propose(session, w.priya, "approve_quote", {"quote_id": str(quote.id)})
+    assert p.pending and p.approval.approver_role == "manager" and "needs a manager" in p.approval.summary
+    gate.decide(session, actor=f.actor(w.dana), approval_id=p.approval.id, kind="approve")
+    session.commit()
+    session.refresh(quote)
+    assert p.approval.status == ApprovalStatus.executed and quote.status == QuoteStatus.approved
+    quotes_service.transition(session, actor=f.actor(w.priya), id=quote.id, to=QuoteStatus.sent)
+    late = propose(session, w.priya, "approve_quote", {"quote_id": str(quote.id)}, call="c2")
+    assert late.approval is None and "is sent: it can move to accepted, declined, expired" in late.message
 
 
 def test_auto_approve_only_what_the_workspace_names(session, w, deal) -> None:

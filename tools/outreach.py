@@ -127,6 +127,7 @@ class ApproveQuoteArgs(BaseModel):
 
 def _preview_approve(ctx: ToolContext, a: ApproveQuoteArgs) -> Preview:
     quote = crud.get_for_write(ctx.session, quotes.quotes, actor=ctx.actor, id=as_uuid(a.quote_id))
+    quotes.check_move(quote, QuoteStatus.approved)
     terms = quotes.terms_of(ctx.session, quote=quote)
     deal = ctx.session.get(Deal, quote.deal_id)
     return Preview(summary=f"Approve quote {quote.number} for {deal.name if deal else 'its deal'}: {terms.summary()}",

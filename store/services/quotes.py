@@ -256,19 +256,25 @@ def approve_or_submit(session: Session, *, actor: Actor, id: uuid.UUID) -> Quote
     return transition(session, actor=actor, id=id, to=S.approved if allowed else S.pending_approval)
 
 
-def _move(session: Session, actor: Actor, quote: Quote, to: S | str) -> None:
+def check_move(quote: Quote, to: S | str) -> S:
+    """The status `to` names, if the state machine lets the quote move there (or it is there)."""
     try:
         target = S(to)
     except ValueError as exc:
         raise ValidationFailed(f"unknown quote status '{to}'; one of: {', '.join(s.value for s in S)}",
                                field="status") from exc
     current = S(quote.status)
-    if target == current:
-        return
-    if target not in MOVES[current]:
+    if target != current and target not in MOVES[current]:
         allowed = ", ".join(s.value for s in MOVES[current]) or "nothing (it is final; make a new quote)"
         raise Conflict(f"quote {quote.number} is {current.value}: it can move to {allowed}, not {target.value}",
                        field="status", status=current.value)
+    return target
+
+
+def _move(session: Session, actor: Actor, quote: Quote, to: S | str) -> None:
+    current, target = S(quote.status), check_move(quote, to)
+    if target == current:
+        return
     terms = terms_of(session, quote=quote)
     if target in (S.pending_approval, S.approved) and not terms.lines:
         raise ValidationFailed(f"quote {quote.number} has no lines: add line_items first", field="line_items")
