@@ -13,7 +13,6 @@ from store.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from store.models import Activity, AuditLog, Deal, Quote, QuoteLineItem, Task, Workspace
 from store.models.enums import ApprovalStatus, QuoteStatus, Surface
 from store.services import approvals as approval_service
-from store.services import quotes as quotes_service
 from tests import factories as f
 from tools import ToolContext
 
@@ -207,6 +206,8 @@ def test_the_quote_service_holds_when_a_proposal_was_approved_by_someone_without
 
 
 def test_approving_a_quote_through_the_agent_follows_the_same_rules(session, w, deal) -> None:
+    from store.services import quotes as quotes_service
+
     platform = f.create(session, w.admin, "product", name="Platform", unit_price=Decimal("1000"))
     quote = f.create(session, w.priya, "quote", deal_id=deal.id, discount_percent=Decimal(30),
                      line_items=[{"product_id": platform.id, "quantity": 10}])
