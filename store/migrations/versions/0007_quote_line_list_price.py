@@ -1,6 +1,6 @@
 """quote_line_items.list_price: the catalogue's price a line was priced from (backfilled)
 
-Revision ID: 0008
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-25 10:00:00.000000
 """
@@ -11,7 +11,7 @@ from alembic import op
 import store.types
 
 
-revision = '0008'
+revision = '0007'
 down_revision = '0006'
 branch_labels = None
 depends_on = None
