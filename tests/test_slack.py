@@ -242,6 +242,28 @@ def test_forged_and_stale_requests_are_refused(slack) -> None:
     assert slack.event(event, timestamp=int(time.time()) - 4 * 60).status_code == 200
 
 
+@pytest.mark.parametrize(("headers", "prefix"), [
+    ({"X-Slack-Request-Timestamp": "abc"}, b""),
+    ({"X-Slack-Request-Timestamp": "1e9"}, b""),
+    ({"X-Slack-Signature": "v0=\u00e9t\u00e9"}, b""),
+    ({}, b"\xff\xfe"),
+], ids=["timestamp-abc", "timestamp-1e9", "signature-not-ascii", "body-not-utf8"])
+def test_requests_whose_signature_cannot_even_be_checked_get_401_not_500(slack, headers, prefix) -> None:
+    """slack_sdk reads the timestamp with int(), the body as UTF-8 and the signature as ASCII, and
+    raised (a 500) before it compared anything."""
+    event = {"type": "message", "channel": "DUPRIYA", "channel_type": "im", "user": "UPRIYA",
+             "text": "brief me on Borealis", "ts": next_ts(), "team": "T0001"}
+    body, ctype = event_body(event, event_id="EvMALFORMED")
+    good = signed_headers(SECRET, body, content_type=ctype)
+    sent = {k: v.encode("utf-8") for k, v in {**good, **headers}.items()}
+    r = slack.client.post("/slack/events", content=prefix + body.encode(), headers=sent)
+    assert r.status_code == 401, r.text
+    assert r.json() == {"error": "invalid request"}
+    assert not slack.fake.calls_to("chat.postMessage")
+    # The same request, well signed, still goes through.
+    assert slack.client.post("/slack/events", content=body, headers=good).status_code == 200
+
+
 def test_slack_routes_say_what_to_set_when_slack_is_not_configured(http) -> None:
     r = http.post("/slack/events", content=b"{}")
     assert r.status_code == 503 and "CRM_SLACK_SIGNING_SECRET" in r.json()["message"]

@@ -42,6 +42,19 @@ def bolt_app(app: FastAPI) -> Any:
         return app.state.slack_bolt
 
 
+def _checkable(request: Request, body: bytes) -> bool:
+    """Whether Bolt can check this request's signature at all. slack_sdk reads the timestamp with
+    int(), the body as UTF-8 and compares the signature as ASCII, and raises (a 500) on anything
+    else; such a request is no more signed than one with a wrong signature, and gets the same 401."""
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return timestamp.isascii() and timestamp.strip().isdigit() and signature.isascii()
+
+
 def router() -> APIRouter:
     api = APIRouter(include_in_schema=False)
 
@@ -54,6 +67,8 @@ def router() -> APIRouter:
         from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 
         body = await request.body()
+        if not _checkable(request, body):
+            return JSONResponse({"error": "invalid request"}, status_code=401)
         bolt = bolt_app(request.app)
         response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
         return to_starlette_response(response)
