@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from store import normalize
 from store.actor import Actor
 from store.audit import jsonable
 from store.errors import CRMError, ValidationFailed
@@ -47,6 +48,7 @@ def propose(ctx: ToolContext, *, tool_name: str, raw_args: dict[str, Any], tool_
         return Proposed(tool_call_id, None, f"Error: there is no write tool '{tool_name}'.")
     try:
         args = tool.parse(raw_args)
+        normalize.storable(args.model_dump(mode="json"))  # the rule every door applies, before it is stored
         preview = tool.preview(ctx, args)  # type: ignore[misc]
     except (ValidationError, CRMError) as exc:
         return Proposed(tool_call_id, None, error_sentence(exc))

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agents.graph import AgentContext, build_graph
 from agents.models import Brain, RemoteBrain
+from store import normalize
 from store.actor import Actor
 from store.db import unit_of_work
 from store.models import Approval
@@ -65,6 +66,7 @@ class AgentRunner:
         self.graph = build_graph().compile(checkpointer=checkpointer)
 
     def _config(self, thread_id: str) -> dict[str, Any]:
+        normalize.storable({"thread": thread_id})  # a client names its threads; PostgreSQL refuses NUL in them
         return {"configurable": {"thread_id": thread_id}}
 
     def _context(self, actor: Actor, thread_id: str, source: str, source_ref: dict[str, Any] | None) -> AgentContext:
@@ -100,6 +102,8 @@ class AgentRunner:
                     "reject them first, or start a new conversation."], waiting)}
                 return
             self._resume(actor, thread_id)  # decided but never resumed (e.g. a crash in between)
+        if isinstance(text, str):
+            normalize.storable({"text": text})  # the checkpoint keeps it, and PostgreSQL refuses NUL
         before = len(self.history(thread_id))
         context = self._context(actor, thread_id, source, source_ref)
         message = text if isinstance(text, HumanMessage) else HumanMessage(text)

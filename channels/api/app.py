@@ -1,12 +1,13 @@
 """The FastAPI application factory."""
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import store.services  # noqa: F401  (registers every entity)
@@ -19,8 +20,30 @@ def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path"))
-        parts.append(f"{loc or 'request'}: {err['msg']}")
+        parts.append(f"{loc or 'request'}: {_message_of(err)}")
     return "; ".join(parts)
+
+
+def _message_of(err: Any) -> str:
+    if err.get("type") == "string_unicode" and isinstance(err.get("input"), str):
+        # JSON can spell half of a character ("\ud800"); pydantic's own words do not say so.
+        return "not valid Unicode text: it holds a lone surrogate (half of a character, e.g. \\ud800); " \
+               "send the whole character or remove it"
+    return str(err["msg"])
+
+
+def _safe(content: Any) -> Any:
+    """`content` as JSON can always carry it: what the client sent is echoed back in errors, and
+    a lone surrogate or a NaN in it must not turn a 4xx into a 500 while it is written out."""
+    if isinstance(content, str):
+        return content.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(content, float) and not math.isfinite(content):
+        return str(content)
+    if isinstance(content, dict):
+        return {_safe(k): _safe(v) for k, v in content.items()}
+    if isinstance(content, list | tuple):
+        return [_safe(v) for v in content]
+    return content
 
 
 def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any = None,
@@ -66,12 +89,12 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
     @app.exception_handler(CRMError)
     def crm_error(_: Request, exc: CRMError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+        return JSONResponse(_safe(exc.to_dict()), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": "validation_error", "message": _validation_message(exc),
-                             "detail": jsonable_encoder(exc.errors())}, status_code=422)
+        return JSONResponse(_safe({"error": "validation_error", "message": _validation_message(exc),
+                                   "detail": jsonable_encoder(exc.errors())}), status_code=422)
 
     @app.exception_handler(OperationalError)
     def operational_error(_: Request, exc: OperationalError) -> JSONResponse:
@@ -79,6 +102,16 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
             return JSONResponse({"error": "busy", "message": "the database is busy with another write; "
                                  "retry in a moment"}, status_code=503, headers={"Retry-After": "1"})
         raise exc
+
+    @app.exception_handler(DataError)
+    def data_error(_: Request, exc: DataError) -> JSONResponse:
+        # The services refuse what the database would (store/normalize.py `storable`, the column
+        # checks in crud); this answers for a path they missed with the database's own reason,
+        # a 422 rather than a 500: the value came from the request.
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "a value the database refuses"
+        return JSONResponse(_safe({"error": "validation_error",
+                                   "message": f"the database refused a value in this request: {reason}"}),
+                            status_code=422)
 
     @app.exception_handler(IntegrityError)
     def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:

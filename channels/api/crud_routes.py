@@ -15,6 +15,7 @@ from store.actor import Actor
 from store.errors import PermissionDenied
 from store.models import AuditLog
 from store.models.enums import Role
+from store.normalize import INT64_MAX
 from store.services import crud
 from store.services.crud import EntitySpec
 from store.settings import get_settings
@@ -63,7 +64,7 @@ def entity_router(spec: EntitySpec[Any]) -> APIRouter:
                             f"`field__gte=value` (also `__lte`, `__gt`, `__lt`, `__ne`). "
                             f"Fields: {filterable}. `sort=-field,field2`. `q` searches "
                             f"{', '.join(spec.search) or 'nothing'}.")
-    def list_items(request: Request, limit: int = Query(50, ge=1), offset: int = Query(0, ge=0),
+    def list_items(request: Request, limit: int = Query(50, ge=1), offset: int = Query(0, ge=0, le=INT64_MAX),
                    sort: str | None = None, q: str | None = None,
                    session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
         filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
@@ -135,7 +136,7 @@ def audit_router() -> APIRouter:
 
     @router.get("", response_model=list[AuditEntryOut], summary="The workspace's audit log (admins)")
     def audit_log(entity_type: str | None = None, actor_id: uuid.UUID | None = None,
-                  limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+                  limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=INT64_MAX),
                   session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
         if actor.role != Role.admin:
             raise PermissionDenied("only admins read the whole audit log; "

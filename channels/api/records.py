@@ -11,6 +11,7 @@ from channels.api.deps import get_actor, get_session
 from store import schemas
 from store.actor import Actor
 from store.models import User, Workspace
+from store.normalize import INT64_MAX
 from store.services import org as org_service
 from store.services import search as search_service
 from store.services import timeline as timeline_service
@@ -85,7 +86,7 @@ def search(q: str = Query(min_length=1), kind: list[Literal["contact", "company"
 def _timeline_route(kind: str, plural: str) -> None:
     @router.get(f"/{plural}/{{id}}/timeline", response_model=list[schemas.TimelineItemOut], tags=[plural],
                 summary=f"Everything that happened with this {kind}, newest first")
-    def timeline(id: uuid.UUID, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0),
+    def timeline(id: uuid.UUID, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=INT64_MAX),
                  session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
         return timeline_service.timeline(session, actor=actor, kind=kind, record_id=id, limit=limit,
                                          offset=offset)

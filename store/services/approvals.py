@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.orm import Session
 
+from store import normalize
 from store.actor import Actor
 from store.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from store.models import Approval, User, Workspace
@@ -172,6 +173,7 @@ def claim(session: Session, *, actor: Actor, approval: Approval, status: Approva
     the other's WHERE status='pending' matches no row.
     """
     check_may_decide(session, actor=actor, approval=approval)
+    normalize.storable(decision)  # a rejection's reason or a response is free text from the person
     result = session.execute(
         update(Approval).where(Approval.id == approval.id, Approval.status == ApprovalStatus.pending)
         .values(status=status, decision=decision, decided_by_id=actor.user_id, decided_at=utcnow())

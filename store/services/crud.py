@@ -16,10 +16,10 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, String, func, inspect, or_, select
+from sqlalchemy import BigInteger, Integer, Numeric, Select, SmallInteger, String, func, inspect, or_, select
 from sqlalchemy.orm import Session
 
-from store import audit, events
+from store import audit, events, normalize
 from store.actor import Actor
 from store.errors import Duplicate, NotFound, PermissionDenied, ValidationFailed
 from store.models.base import Base
@@ -161,31 +161,58 @@ FILTER_OPS = {"gte": "__ge__", "lte": "__le__", "gt": "__gt__", "lt": "__lt__", 
 def _coerce(column: Any, raw: Any, key: str) -> Any:
     if raw is None or (isinstance(raw, str) and raw.lower() == "null"):
         return None
+    normalize.storable({key: raw})
     try:
         py = column.type.python_type
     except NotImplementedError:
         return raw
-    if isinstance(raw, py):
-        return raw
     try:
-        if issubclass(py, enum.Enum):
+        if isinstance(raw, py):
+            value = raw
+        elif issubclass(py, enum.Enum):
             return py(raw)
-        if py is bool:
+        elif py is bool:
             return str(raw).lower() in {"1", "true", "yes"}
-        if py is uuid.UUID:
+        elif py is uuid.UUID:
             return uuid.UUID(str(raw))
-        if py is datetime:
+        elif py is datetime:
             value = datetime.fromisoformat(str(raw))
             if value.tzinfo is None:
                 raise ValueError("add a time zone offset, e.g. 2026-01-31T00:00:00Z")
-            return value
-        if py is date:
+        elif py is date:
             return date.fromisoformat(str(raw))
-        if py is Decimal:
-            return Decimal(str(raw))
-        return py(raw)
+        elif py is Decimal:
+            value = Decimal(str(raw))
+        else:
+            value = py(raw)
     except (ValueError, InvalidOperation) as exc:
         raise ValidationFailed(f"filter {key}={raw!r} is not a valid {py.__name__}: {exc}", field=key) from exc
+    problem = _out_of_range(column, value)
+    if problem:
+        raise ValidationFailed(f"filter {key}={raw!r} is out of range: {problem}", field=key)
+    return value
+
+
+# PostgreSQL's ranges, which SQLite would store but PostgreSQL refuses: the same answer on both.
+_INT_RANGES = ((BigInteger, 2**63), (SmallInteger, 2**15), (Integer, 2**31))
+
+
+def _out_of_range(column: Any, value: Any) -> str | None:
+    """Why the column cannot hold `value` (a number past its type's range), or None."""
+    name = column.key
+    if isinstance(value, int) and not isinstance(value, bool):
+        bound = next((b for kind, b in _INT_RANGES if isinstance(column.type, kind)), 2**63)
+        if not -bound <= value < bound:
+            return f"whole numbers from {-bound} to {bound - 1} fit in {name}"
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return f"{name} takes finite numbers only"
+        numeric = getattr(column.type, "impl", column.type)
+        if isinstance(numeric, Numeric) and numeric.precision is not None:
+            whole = numeric.precision - (numeric.scale or 0)
+            if value != 0 and value.adjusted() >= whole:
+                return f"{name} has at most {whole} digits before the decimal point"
+    return None
 
 
 def apply_filters(spec: EntitySpec[Any], query: Select[Any], filters: dict[str, Any]) -> Select[Any]:
@@ -240,9 +267,13 @@ def list_(
     base: Select[tuple[M]] | None = None,
 ) -> Page[M]:
     """A page of readable records, filtered, searched and sorted."""
+    for name, number in (("limit", limit), ("offset", offset)):
+        if not 0 <= number <= normalize.INT64_MAX:
+            raise ValidationFailed(f"{name} must be between 0 and {normalize.INT64_MAX}", field=name)
     query = base if base is not None else readable(spec, actor)
     query = apply_filters(spec, query, filters or {})
     if q and spec.search:
+        normalize.storable({"q": q})
         pattern = f"%{q.strip().lower()}%"
         cols = [spec.columns[c] for c in spec.search]
         query = query.where(or_(*(func.lower(c).like(pattern) for c in cols)))
@@ -306,11 +337,15 @@ def _check_columns(spec: EntitySpec[Any], values: dict[str, Any]) -> None:
         limit = getattr(column.type, "length", None)
         if isinstance(value, str) and isinstance(column.type, String) and limit and len(value) > limit:
             raise ValidationFailed(f"{key} is {len(value)} characters long; at most {limit} fit", field=key)
+        problem = _out_of_range(column, value)
+        if problem:
+            raise ValidationFailed(f"{key} is out of range: {problem}", field=key)
 
 
 def create(session: Session, spec: EntitySpec[M], *, actor: Actor, data: dict[str, Any]) -> M:
     if not spec.creatable:
         raise PermissionDenied(f"{spec.plural} cannot be created through this interface")
+    normalize.storable(data)
     values = dict(data)
     if spec.access is Access.OWNED:
         values.setdefault("owner_id", actor.user_id)
@@ -340,6 +375,7 @@ def update(session: Session, spec: EntitySpec[M], *, actor: Actor, id: uuid.UUID
            data: dict[str, Any]) -> M:
     if not spec.updatable:
         raise PermissionDenied(f"{spec.plural} cannot be changed through this interface")
+    normalize.storable(data)
     obj: Any = get_for_write(session, spec, actor=actor, id=id)
     before = audit.snapshot(obj)
     values = dict(data)

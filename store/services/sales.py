@@ -46,8 +46,16 @@ def _prepare_deal(session: Session, actor: Actor, values: dict[str, Any], existi
     if values.get("currency"):
         values["currency"] = normalize.currency(values["currency"])
     pipeline_id = values.get("pipeline_id") or (existing.pipeline_id if existing else None)
+    if values.get("pipeline_id") and session.scalar(select(Pipeline.id).where(
+            Pipeline.id == pipeline_id, Pipeline.workspace_id == actor.workspace_id)) is None:
+        # Checked before its stages are read, so no other workspace's stage names are ever listed.
+        raise ValidationFailed(f"pipeline_id: no pipeline with id {pipeline_id} in this workspace",
+                               field="pipeline_id")
     stages = {s.id: s for s in stages_of(session, pipeline_id)} if pipeline_id else {}
     if existing is None and not values.get("stage_id"):
+        if not stages:
+            raise ValidationFailed(f"pipeline {pipeline_id} has no stages yet; add a stage to it first",
+                                   field="pipeline_id")
         values["stage_id"] = next(iter(stages))
     stage_id = values.get("stage_id") or (existing.stage_id if existing else None)
     if stage_id not in stages:

@@ -11,6 +11,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from store import normalize
 from store.actor import Actor
 from store.models import Company, Contact, Deal
 from store.services.crud import readable, spec_for
@@ -40,6 +41,7 @@ def _deal_hit(d: Deal, score: float) -> Hit:
 def search(session: Session, *, actor: Actor, q: str, kinds: tuple[str, ...] = ("contact", "company", "deal"),
            limit: int = 20, fuzzy: bool = True) -> list[Hit]:
     """Exact and substring matches; if there are none, fuzzy name matches ("Borelis" -> Borealis)."""
+    normalize.storable({"q": q})
     text = q.strip().lower()
     if not text:
         return []
