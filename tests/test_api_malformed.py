@@ -142,6 +142,13 @@ def test_nul_characters_are_refused_in_changes_filters_search_and_chat(session, 
     assert r.status_code == 422 and r.json()["field"] == "text"
 
 
+def test_a_value_the_database_refuses_that_no_service_checked_is_a_422_not_a_500(session, http, w) -> None:
+    # The audit log's filter goes straight to SQL: PostgreSQL refuses the NUL, SQLite finds nothing.
+    r = f.api(session, http, w.admin).get("/audit-log", params={"entity_type": "deal\x00"})
+    if r.status_code != 200:
+        assert r.status_code == 422 and "the database refused a value" in r.json()["message"], r.text
+
+
 def test_nul_characters_are_refused_through_the_importer_and_the_agent(session, http, w) -> None:
     api = f.api(session, http, w.priya)
     csv = b"first_name,last_name,email\nIn\x00es,Duarte,ines@borealis.example\nMarco,Bellini,marco@borealis.example\n"
