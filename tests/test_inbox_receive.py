@@ -241,6 +241,19 @@ def test_mailgun_forged_or_stale_posts_are_refused(world: World, change: dict, s
     assert world.seen == set()  # nothing unverified reaches the token table
 
 
+@pytest.mark.parametrize("stamp", ["nan", "NaN", "inf", "-inf", "1e400", "-5", "-1700000000", "1.7e9",
+                                   "9" * 40, "0x65", "17e8"])
+def test_mailgun_timestamps_that_are_no_time_are_stale_even_when_signed(world: World, stamp: str) -> None:
+    """Whoever holds the key can sign any text; only whole seconds near now are fresh."""
+    token = "n" * 50
+    fields = {**MAILGUN_MIME, "timestamp": stamp, "token": token,
+              "signature": hmac.new(KEY.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()}
+    response = world.client.post("/inbound/mailgun", data=fields)
+    assert response.status_code == 403, response.text
+    assert response.json()["reason"] == "stale" and "stale request" in response.json()["detail"]
+    assert world.deliver.calls == [] and world.seen == set()
+
+
 def test_mailgun_replayed_token_is_refused(world: World) -> None:
     fields = signed(MAILGUN_MIME, token="t" * 50)
     assert world.client.post("/inbound/mailgun", data=fields).status_code == 200

@@ -65,6 +65,7 @@ from channels.inbox.types import DeliveryResult
 log = logging.getLogger("crm.inbox.webhooks")
 
 MAX_SIGNATURE_AGE_SECONDS = 300
+_SECONDS = re.compile(r"[0-9]{1,12}")  # up to the year 33658: longer is no time Mailgun sends
 _STATUS = {
     "mailgun": {"accepted": 200, "duplicate": 200, "refused": 406, "invalid": 406, "error": 503},
     "sendgrid": {"accepted": 200, "duplicate": 200, "refused": 403, "invalid": 422, "error": 503},
@@ -230,12 +231,14 @@ async def _verify_mailgun(form: FormData, key: str, seen_token: Callable[[str, s
         log.warning("refused a Mailgun post with a bad signature")
         raise _denied(401, "forged request: the signature does not match (is CRM_MAILGUN_SIGNING_KEY Mailgun's "
                        "HTTP webhook signing key?)", "forged")
-    try:
-        age = now - float(timestamp)
-    except ValueError:
-        raise _denied(403, f"stale request: timestamp {timestamp!r} is not a number", "stale") from None
+    # Mailgun sends whole seconds since 1970. float() would also take "nan" (no age is ever more
+    # than anything, so it passed), "inf" and "1e400" (int() of them raised): only digits are a time.
+    if not _SECONDS.fullmatch(timestamp):
+        raise _denied(403, f"stale request: timestamp {timestamp[:40]!r} is not a time in whole seconds since "
+                           "1970", "stale")
+    age = now - int(timestamp)
     if abs(age) > MAX_SIGNATURE_AGE_SECONDS:
-        when = f"{int(age)} s old" if age > 0 else f"{int(-age)} s in the future"
+        when = f"{age} s old" if age > 0 else f"{-age} s in the future"
         raise _denied(403, f"stale request: its timestamp is {when} (more than "
                        f"{MAX_SIGNATURE_AGE_SECONDS} s; check this server's clock)", "stale")
     if await run_in_threadpool(seen_token, "mailgun", token):
