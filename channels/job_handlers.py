@@ -11,6 +11,7 @@ not redone, and an ingestion conversation that already exists is not started twi
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from store.errors import CRMError
 from store.models import CallRecording, Email, Transcript, User
 from store.models.enums import RecordingStatus, Surface
 from store.services.org import actor_for_user
+
+log = logging.getLogger("crm.jobs")
 
 
 def _rep_actor(session: Any, user_id: uuid.UUID | None, surface: Surface) -> Any:
@@ -99,8 +102,9 @@ def _transcribe(ctx: JobContext, recording_id: uuid.UUID, path: Path, filename: 
 
     _set_status(ctx, recording_id, RecordingStatus.transcribing, None)
     try:
-        if not path.is_file():
-            raise JobFailed(f"the uploaded file for {filename} is missing from storage ({path}); upload it again")
+        if not path.is_file():  # the path is the server's business: logged, never shown
+            log.warning("recording %s: %s is missing", recording_id, path)
+            raise JobFailed(f"the uploaded file for {filename} is missing from storage; upload it again")
         if is_caption_file(filename, content_type):
             ctx.progress(0.1, "reading the transcript file")
             result = parse_captions(filename, path.read_bytes())

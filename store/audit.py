@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from store.actor import Actor
 from store.models import AuditLog
+from store.models.base import is_server_only
 from store.models.enums import AuditAction
 
 
@@ -39,7 +40,8 @@ _SKIP = {"updated_at", "workspace_id"}
 
 def snapshot(obj: Any) -> dict[str, Any]:
     mapper = inspect(obj).mapper
-    return {c.key: jsonable(getattr(obj, c.key)) for c in mapper.column_attrs if c.key not in _SKIP}
+    return {c.key: jsonable(getattr(obj, c.key)) for c in mapper.column_attrs
+            if c.key not in _SKIP and not is_server_only(c.columns[0])}
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import inspect
 
 from store.models import enums as e
+from store.models.base import is_server_only
 
 Money = Annotated[Decimal, Field(max_digits=18, decimal_places=2, ge=0)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
@@ -279,10 +280,12 @@ def _column_type(column: Any) -> Any:
 
 
 def read_schema(orm_model: type[Any], name: str, extra: dict[str, Any] | None = None) -> type[BaseModel]:
-    """The read schema: every column of the ORM model, plus computed extras."""
+    """The read schema: every column of the ORM model but the server-only ones, plus computed extras."""
     fields: dict[str, Any] = {}
     for attr in inspect(orm_model).mapper.column_attrs:
         column = attr.columns[0]
+        if is_server_only(column):
+            continue
         py = _column_type(column)
         fields[attr.key] = ((py | None) if column.nullable and py is not Any else py, ...)
     fields.update(extra or {})

@@ -54,7 +54,7 @@ def entity_router(spec: EntitySpec[Any]) -> APIRouter:
     read = schemas.read_schema(spec.model, f"{title}Out", schemas.READ_EXTRAS.get(spec.name))
     page = _page_model(read, title)
     router = APIRouter(prefix=f"/{spec.plural}", tags=[spec.plural])
-    filterable = ", ".join(sorted(spec.columns))
+    filterable = ", ".join(sorted(spec.public_columns))
 
     def out(obj: Any) -> Any:
         return read.model_validate(obj)

@@ -21,6 +21,15 @@ NAMING_CONVENTION = {
 }
 
 
+# Column info for what stays on the server: where a file lies on its disk. Read schemas and
+# audit snapshots leave these columns out, so no response ever shows a server path.
+SERVER_ONLY: dict[str, Any] = {"server_only": True}
+
+
+def is_server_only(column: Any) -> bool:
+    return bool(column.info.get("server_only"))
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.models.base import Base, IdMixin, TimestampMixin, WorkspaceMixin, str_enum
+from store.models.base import SERVER_ONLY, Base, IdMixin, TimestampMixin, WorkspaceMixin, str_enum
 from store.models.crm import OwnedMixin
 from store.models.enums import (
     ActivityType,
@@ -145,7 +145,7 @@ class Email(IdMixin, TimestampMixin, WorkspaceMixin, OwnedMixin, Base):
     source: Mapped[str] = mapped_column(String(32), default="api")
     # Inbox mail: the message as received (raw .eml under files_dir), kept so nothing is lost
     # and ingestion can be re-run; the forwarder's own words above a forward.
-    raw_path: Mapped[str | None] = mapped_column(String(1000))
+    raw_path: Mapped[str | None] = mapped_column(String(1000), info=SERVER_ONLY)
     forward_note: Mapped[str | None] = mapped_column(Text)
 
 
@@ -171,7 +171,7 @@ class EmailAttachment(IdMixin, WorkspaceMixin, Base):
     content_type: Mapped[str] = mapped_column(String(200))
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    storage_path: Mapped[str | None] = mapped_column(String(1000))
+    storage_path: Mapped[str | None] = mapped_column(String(1000), info=SERVER_ONLY)
     text: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(String(1000))
 
@@ -183,7 +183,7 @@ class CallRecording(IdMixin, TimestampMixin, WorkspaceMixin, OwnedMixin, Targets
     content_type: Mapped[str | None] = mapped_column(String(200))
     size_bytes: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
-    storage_path: Mapped[str | None] = mapped_column(String(1000))
+    storage_path: Mapped[str | None] = mapped_column(String(1000), info=SERVER_ONLY)
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[RecordingStatus] = mapped_column(
         str_enum(RecordingStatus), default=RecordingStatus.uploaded

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from store import audit, events, normalize
 from store.actor import Actor
 from store.errors import Duplicate, NotFound, PermissionDenied, ValidationFailed
-from store.models.base import Base
+from store.models.base import Base, is_server_only
 from store.models.enums import AuditAction, Role
 from store.permissions import can_write_owner, check_can_assign, owner_readable
 
@@ -75,6 +75,12 @@ class EntitySpec(Generic[M]):
     @property
     def columns(self) -> dict[str, Any]:
         return {c.key: c.columns[0] for c in inspect(self.model).mapper.column_attrs}
+
+    @property
+    def public_columns(self) -> dict[str, Any]:
+        """The columns a caller may filter and sort by: not the server-only ones (a filter on a
+        file's path would spell the path out, a character at a time)."""
+        return {k: c for k, c in self.columns.items() if not is_server_only(c)}
 
 
 REGISTRY: dict[str, EntitySpec[Any]] = {}
@@ -217,7 +223,7 @@ def _out_of_range(column: Any, value: Any) -> str | None:
 
 def apply_filters(spec: EntitySpec[Any], query: Select[Any], filters: dict[str, Any]) -> Select[Any]:
     """`field=value` (equality, `null` for IS NULL) and `field__gte=value` etc."""
-    columns = spec.columns
+    columns = spec.public_columns
     for key, raw in filters.items():
         name, _, op = key.partition("__")
         column = columns.get(name)
@@ -237,7 +243,7 @@ def apply_filters(spec: EntitySpec[Any], query: Select[Any], filters: dict[str, 
 
 
 def apply_sort(spec: EntitySpec[Any], query: Select[Any], sort: str | None) -> Select[Any]:
-    columns = spec.columns
+    columns = spec.public_columns
     order = []
     for part in (sort or spec.default_sort).split(","):
         part = part.strip()
