@@ -403,6 +403,7 @@ class Memory:
 
         `kinds`: any of email, attachment, note, call. `since`: only records dated on or after.
         `query_embedding`: a precomputed embedding of `query` (benchmarks, repeated queries).
+        Several reps' copies of one email (a manager reads them all) are one hit.
         """
         query = (query or "").strip()
         if not query or k <= 0:
@@ -415,8 +416,18 @@ class Memory:
             unknown = kind_set - set(VISIBLE_AS)
             if unknown:
                 raise ValueError(f"unknown memory kind(s) {sorted(unknown)}: use {', '.join(VISIBLE_AS)}")
-        owners = readable_owner_ids(session, actor)
         vector = query_embedding if query_embedding is not None else self.embed([query])[0]
+        options = {"contact_id": contact_id, "company_id": company_id, "deal_id": deal_id, "kind_set": kind_set,
+                   "since": since, "vector": vector}
+        hits = self._nearest(col, session, actor, k=k, **options)
+        if len(hits) == k and len(_distinct(hits)) < k:
+            hits = self._nearest(col, session, actor, k=2 * k, **options)
+        return _distinct(hits)[:k]
+
+    def _nearest(self, col: Collection, session: Session, actor: Actor, *, k: int, contact_id: uuid.UUID | None,
+                 company_id: uuid.UUID | None, deal_id: uuid.UUID | None, kind_set: set[str] | None,
+                 since: datetime | None, vector: Any) -> list[Hit]:
+        owners = readable_owner_ids(session, actor)
         if not (contact_id or company_id or deal_id or since):
             hits = self._search_unfiltered(col, session, actor, vector, k, kind_set, owners)
             if hits is not None:
@@ -501,6 +512,18 @@ class Memory:
 
 
 # --- reading records from SQL into chunks -------------------------------------------------------
+
+def _distinct(hits: list[Hit]) -> list[Hit]:
+    """The first of hits that say the same thing (two reps' copies of an email: same text, title, date)."""
+    seen: set[tuple[str, str, str, datetime | None, str | None]] = set()
+    out = []
+    for hit in hits:
+        key = (hit.kind, hit.text, hit.title, hit.date, hit.locator)
+        if key not in seen:
+            seen.add(key)
+            out.append(hit)
+    return out
+
 
 def _companies_of(session: Session, contact_ids: set[uuid.UUID],
                   deal_ids: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:

@@ -218,6 +218,21 @@ def test_a_rep_in_another_team_never_retrieves_priyas_email(memory: Memory, sess
     assert memory.search(session, f.actor(w.other_admin), query, k=3) == []
 
 
+def test_two_reps_copies_of_one_email_are_one_hit_for_their_manager(memory: Memory, session: Session,
+                                                                    crm: dict[str, Any]) -> None:
+    index_all(memory, session, crm)
+    w, security = crm["w"], crm["security"]
+    raj_copy = f.create(session, w.raj, "email", message_id=security.message_id, subject=security.subject,
+                        body_text=security.body_text, sent_at=security.sent_at, from_address=security.from_address)
+    session.commit()
+    memory.index_email(session, raj_copy.id)
+    query = "security questionnaire SOC 2 penetration test"
+    dana = memory.search(session, f.actor(w.dana), query, k=3, kinds=["email"])
+    assert sorted(h.title for h in dana) == ["Re: Proposal", "Security questionnaire"]  # not the same one twice
+    raj = memory.search(session, f.actor(w.raj), query, k=3, kinds=["email"])  # he reads his team's: both
+    assert sorted(h.title for h in raj) == ["Re: Proposal", "Security questionnaire"]
+
+
 def test_too_few_readable_candidates_fall_back_to_the_filtered_query(memory: Memory, session: Session,
                                                                      crm: dict[str, Any],
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:

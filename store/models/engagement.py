@@ -127,10 +127,11 @@ class Note(IdMixin, TimestampMixin, WorkspaceMixin, OwnedMixin, TargetsMixin, Ba
 
 
 class Email(IdMixin, TimestampMixin, WorkspaceMixin, OwnedMixin, Base):
-    """One email message. Message-ID is unique per workspace: a re-forward is a no-op."""
+    """One email message, stored once per owner: each rep who forwards, BCCs or syncs it has her
+    own copy, filed and visible by her rules; her second arrival of it is a no-op."""
 
     __tablename__ = "emails"
-    __table_args__ = (UniqueConstraint("workspace_id", "message_id"),)
+    __table_args__ = (UniqueConstraint("workspace_id", "message_id", "owner_id"),)
 
     message_id: Mapped[str] = mapped_column(String(998))
     in_reply_to: Mapped[str | None] = mapped_column(String(998))
@@ -147,6 +148,10 @@ class Email(IdMixin, TimestampMixin, WorkspaceMixin, OwnedMixin, Base):
     # and ingestion can be re-run; the forwarder's own words above a forward.
     raw_path: Mapped[str | None] = mapped_column(String(1000), info=SERVER_ONLY)
     forward_note: Mapped[str | None] = mapped_column(Text)
+    # Inbox mail: whether its From was authenticated (DKIM or SPF aligned with the From domain,
+    # or a trusted receiver's Authentication-Results) and how, or why not. None: not inbox mail.
+    sender_authenticated: Mapped[bool | None] = mapped_column()
+    sender_auth: Mapped[str | None] = mapped_column(String(500))
 
 
 class EmailParticipant(IdMixin, WorkspaceMixin, Base):

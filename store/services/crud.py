@@ -49,8 +49,10 @@ class EntitySpec(Generic[M]):
     parent: tuple[str, str] | None = None
     # field -> spec name of the record it points at; checked readable on every write.
     refs: dict[str, str] = field(default_factory=dict)
-    # Fields whose value must be unique in the workspace (409 names the existing record).
+    # Fields whose value must be unique in the workspace (409 names the existing record);
+    # with `unique_per_owner`, unique among one owner's records (each rep's copy of an email).
     unique: tuple[str, ...] = ()
+    unique_per_owner: bool = False
     # Columns `?q=` searches (case-insensitive substring).
     search: tuple[str, ...] = ()
     default_sort: str = "-created_at"
@@ -313,14 +315,26 @@ def _check_unique(session: Session, spec: EntitySpec[Any], actor: Actor, values:
     model: Any = spec.model
     for fld in spec.unique:
         value = values.get(fld)
-        if value is None or (existing is not None and getattr(existing, fld) == value):
+        scope = [model.workspace_id == actor.workspace_id]
+        if spec.unique_per_owner:
+            # Another owner's copy is no clash (and is never named); moving a copy to an owner
+            # who has one already is.
+            owner = values.get(spec.owner_field, getattr(existing, spec.owner_field, None))
+            if existing is not None:
+                if owner == getattr(existing, spec.owner_field) and value in (None, getattr(existing, fld)):
+                    continue
+                value = getattr(existing, fld) if value is None else value
+            scope.append(getattr(model, spec.owner_field) == owner)
+        elif existing is not None and getattr(existing, fld) == value:
+            continue
+        if value is None:
             continue
         # Values arrive normalized (emails and domains lower-cased by the prepare hooks), so a
         # plain equality uses the (workspace_id, field) unique index instead of scanning.
         match = getattr(model, fld) == value
-        # Duplicates are checked across the whole workspace, not only what the actor can
-        # see: the unique index does the same, and a clear 409 beats an integrity error.
-        other = session.scalar(select(model).where(model.workspace_id == actor.workspace_id, match))
+        # Duplicates are checked across the whole scope, not only what the actor can see: the
+        # unique index does the same, and a clear 409 beats an integrity error.
+        other = session.scalar(select(model).where(*scope, match))
         if other is not None:
             visible = session.scalar(readable(spec, actor).where(model.id == other.id)) is not None
             raise Duplicate(

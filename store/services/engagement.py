@@ -168,7 +168,8 @@ notes = register(EntitySpec(
 ))
 emails = register(EntitySpec(
     name="email", plural="emails", model=Email, access=Access.OWNED,
-    refs={"owner_id": "user", "deal_id": "deal"}, unique=("message_id",), search=("subject", "body_text"),
+    refs={"owner_id": "user", "deal_id": "deal"}, unique=("message_id",), unique_per_owner=True,
+    search=("subject", "body_text"),
     default_sort="-sent_at",
 ))
 email_participants = register(EntitySpec(

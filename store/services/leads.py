@@ -207,21 +207,22 @@ def _load(session: Session, workspace_id: uuid.UUID, contacts: Sequence[Contact]
         for contact_id, kind, direction, at in rows:
             name = kind.value if kind in (ActivityType.meeting, ActivityType.call, ActivityType.email) else "other"
             facts[contact_id].events.append((at, name, direction == Direction.inbound))
-        # Emails filed without an activity (an activity that has the email is counted above).
-        logged = select(Activity.email_id).where(Activity.workspace_id == workspace_id,
-                                                 Activity.email_id.is_not(None))
+        # Emails filed without an activity (an activity that has the email, any rep's copy of
+        # it, is counted above). Several reps' copies of one message are one email.
+        logged = (select(Email.message_id).join(Activity, Activity.email_id == Email.id)
+                  .where(Activity.workspace_id == workspace_id))
         mail = session.execute(
-            select(EmailParticipant.contact_id, Email.id, Email.direction, EmailParticipant.role,
+            select(EmailParticipant.contact_id, Email.message_id, Email.direction, EmailParticipant.role,
                    func.coalesce(Email.sent_at, Email.created_at))
             .join(Email, Email.id == EmailParticipant.email_id)
             .where(EmailParticipant.workspace_id == workspace_id, EmailParticipant.contact_id.in_(chunk),
-                   Email.id.not_in(logged))
+                   Email.message_id.not_in(logged))
         ).all()
-        seen: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
-        for contact_id, email_id, direction, role, at in mail:
+        seen: dict[tuple[uuid.UUID, str], int] = {}
+        for contact_id, message_id, direction, role, at in mail:
             inbound = direction == Direction.inbound or role == EmailParticipantRole.sender
-            key = (contact_id, email_id)
-            if key in seen:  # to and cc on one message: one email
+            key = (contact_id, message_id)
+            if key in seen:  # to and cc on one message, or two reps' copies: one email
                 i = seen[key]
                 prev = facts[contact_id].events[i]
                 facts[contact_id].events[i] = (prev[0], prev[1], prev[2] or inbound)
