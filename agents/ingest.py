@@ -152,7 +152,8 @@ def email_input(session: Session, actor: Actor, email_id: uuid.UUID) -> IngestIn
         people=people, company_ids=company_ids, deals=deals, passages=passages,
         signature=signature.strip() or None, forward_note=email.forward_note or "",
         existing_open_tasks=_open_tasks(session, actor, [d.id for d in deals], contact_ids),
-        routed_deal_id=email.deal_id if any(d.id == email.deal_id for d in deals) else None)
+        routed_deal_id=email.deal_id if any(d.id == email.deal_id for d in deals) else None,
+        unauthenticated=(email.sender_auth or "unknown") if email.sender_authenticated is False else None)
 
 
 def call_input(session: Session, actor: Actor, recording_id: uuid.UUID) -> IngestInput:
@@ -228,6 +229,9 @@ def render(inp: IngestInput) -> str:
              f"When: {inp.occurred_at.isoformat()} (rep's time zone {inp.timezone})"]
     if inp.direction:
         lines.append(f"Direction: {inp.direction}")
+    if inp.unauthenticated:
+        lines.append(f"Sender NOT authenticated ({inp.unauthenticated}): anyone could have written its From; "
+                     "say so when you report on it.")
     for p in inp.people:
         known = f"contact id {p.contact_id}" if p.contact_id else "not a contact yet"
         company = f", company id {p.company_id}" if p.company_id else ""

@@ -65,6 +65,8 @@ class IngestInput:
     # The deal the rep named by routing (inbox+<deal id>@..., or the deal a recording was uploaded on).
     # Optional: when set, it is the deal everything is logged on, however many candidates there are.
     routed_deal_id: uuid.UUID | None = None
+    # Email: why its From could not be authenticated (DKIM/SPF); None when it was, or for a call.
+    unauthenticated: str | None = None
 
 
 @dataclass

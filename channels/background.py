@@ -93,9 +93,9 @@ def start_smtp(sessions: sessionmaker[Session], settings: Settings) -> Any:
     from channels.inbox.deliver import deliver
     from channels.inbox.smtp import InboxSMTPServer
 
-    def deliver_here(raw: bytes, *, recipients: list[str], mail_from: str, provider: str) -> Any:
+    def deliver_here(raw: bytes, *, recipients: list[str], mail_from: str, provider: str, **client: Any) -> Any:
         return deliver(raw, recipients=recipients, mail_from=mail_from, provider=provider, sessions=sessions,
-                       settings=settings)
+                       settings=settings, **client)
 
     server = InboxSMTPServer(deliver=deliver_here, host=settings.inbox_smtp_host, port=settings.inbox_smtp_port,
                              inbox_address=settings.inbox_address, max_bytes=settings.inbox_max_bytes)

@@ -108,7 +108,8 @@ def ingest_email_cmd(
     queue = _queue()
     failures = 0
     for path in files:
-        done = deliver_detailed(path.read_bytes(), recipients=[], provider="cli", uploaded_by=as_email)
+        done = deliver_detailed(path.read_bytes(), recipients=[], provider="cli", uploaded_by=as_email,
+                                by_its_sender=as_email is None)
         status = done.result.status
         if status not in ("accepted", "duplicate"):
             failures += 1

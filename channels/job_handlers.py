@@ -52,8 +52,12 @@ def _propose(ctx: JobContext, kind: str, source_id: uuid.UUID, surface: Surface)
             message = message_for(build_input(session, actor, kind, source_id))
         except CRMError as exc:
             raise JobFailed(str(exc)) from exc
-    turn = runner.send(actor=actor, thread_id=thread, text=message, source=kind,
-                       source_ref={f"{kind}_id": str(source_id)})
+        source_ref: dict[str, Any] = {f"{kind}_id": str(source_id)}
+        email = session.get(Email, source_id) if kind == "email" else None
+        if email is not None and email.sender_authenticated is not None:
+            # Every proposal's evidence says whether the email's sender was who it claims.
+            source_ref |= {"sender_authenticated": email.sender_authenticated, "sender_auth": email.sender_auth}
+    turn = runner.send(actor=actor, thread_id=thread, text=message, source=kind, source_ref=source_ref)
     return {"thread": thread, "approvals": [str(a.id) for a in turn.proposals], "replies": turn.replies,
             "message": f"{len(turn.proposals)} proposal(s) for review"}
 

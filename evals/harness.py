@@ -261,11 +261,12 @@ class Run:
         rep = self.refs.users[e.by or self.scenario.actor]
         sent = format_datetime(world_mod.parse_time(self.world.now))
         raw = _email_bytes(e, rep.name, rep.email, sent)
-        delivered = deliver_detailed(raw, recipients=[INBOX], provider="eval", sessions=self.sessions,
-                                     settings=self.settings)
+        # Sent from the rep's own mailbox (the envelope sender), unsigned: kept, flagged unauthenticated.
+        delivered = deliver_detailed(raw, recipients=[INBOX], provider="eval", mail_from=rep.email,
+                                     sessions=self.sessions, settings=self.settings)
         if delivered.result.status != "accepted":
             raise RuntimeError(f"the inbox did not accept the email: {delivered.result.status} "
-                               f"({delivered.result.detail})")
+                               f"({delivered.result.message})")
         self.queue.wait(timeout=300)
         return self._job_replies()
 

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     mailgun_signing_key: SecretStr | None = None
     inbound_webhook_user: str | None = None
     inbound_webhook_password: SecretStr | None = None
+    # Sender authentication: the authserv-ids (comma-separated, e.g. "mx.google.com") whose
+    # Authentication-Results headers are believed; none by default (anyone can write one).
+    # Configure only a receiving server that removes copies of its own id arriving from outside.
+    inbound_trusted_authserv_ids: str = ""
     # Attachments: "builtin" (pypdf, python-docx, HTML/text) then `unstructured` for other
     # formats when installed (pip install 'agent-crm[unstructured]'); "unstructured" tries it first.
     attachment_extractor: str = "builtin"
@@ -114,6 +118,10 @@ class Settings(BaseSettings):
     def slack_socket_mode(self) -> bool:
         """The bot connects out over Socket Mode (no public URL, no signing secret needed)."""
         return self.slack_bot_token is not None and self.slack_app_token is not None
+
+    @property
+    def trusted_authserv_ids(self) -> list[str]:
+        return [part.strip().lower() for part in self.inbound_trusted_authserv_ids.split(",") if part.strip()]
 
     @property
     def resolved_database_url(self) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from store import migrate
 from store.db import make_engine
 
-pytest_plugins = ["tests.fake_openai", "tests.fake_slack"]
+pytest_plugins = ["tests.fake_openai", "tests.fake_slack", "tests.fake_dns"]
 
 # Code under test that reaches the vector memory without a test's own Chroma directory
 # (a brief, say) must not write into the repo's data/ folder.

@@ -1,20 +1,95 @@
 """Email copies (DESIGN.md "Email copies"): one per (workspace, Message-ID, owner).
 
-Through the emails API, a clash only ever names the caller's own copy; lead scores count a
-message once; and the migration that widened the unique key, on a database that holds mail.
+Through the doors a rep uses: the inbox upload and SMTP, the emails API; a "duplicate" answer
+only ever names the caller's own copy. And the migration that widened the unique key, on a
+database that already holds mail.
 """
 
 from __future__ import annotations
 
+import smtplib
 import uuid
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import text
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
 
+from store.models import Email, Job
 from store.types import UTCDateTime
 from tests import factories as f
+
+SENT = "Fri, 20 Nov 2026 09:12:00 +0000"
+
+
+def customer_email(to: str, message_id: str = "<pilot-1@borealis.example>") -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Ines Duarte <ines@borealis.example>", to, "Pilot"
+    msg["Date"], msg["Message-ID"] = SENT, message_id
+    msg.set_content("Hi, we want the pilot to start in January. Can you send the revised quote by Thursday?\n\nInes")
+    return msg.as_bytes()
+
+
+def upload(api: f.Api, raw: bytes, name: str = "pilot.eml") -> dict:
+    response = api.post("/inbox/emails", files={"file": (name, raw, "message/rfc822")})
+    assert response.status_code in (200, 202), response.text
+    return response.json()
+
+
+def test_each_rep_who_files_a_message_gets_her_own_copy_and_a_duplicate_names_only_hers(
+        session, app, ingestion) -> None:
+    w = f.world(session)
+    raw = customer_email(w.priya.email)
+    with TestClient(app) as client:
+        eve, priya = f.api(session, client, w.eve), f.api(session, client, w.priya)
+        eves = upload(eve, raw)
+        ingestion.wait()
+        assert eves["status"] == "accepted"
+
+        hers = upload(priya, raw)  # the same Message-ID, filed by a rep of another team
+        ingestion.wait()
+        assert hers["status"] == "accepted" and hers["email_id"] != eves["email_id"]
+        again = upload(priya, raw, "again.eml")
+        assert again["status"] == "duplicate" and again["email_id"] == hers["email_id"]
+        assert eves["email_id"] not in str(again)
+
+        mine = priya.get("/emails").json()["items"]
+        assert [e["id"] for e in mine] == [hers["email_id"]] and mine[0]["owner_id"] == str(w.priya.id)
+        assert priya.get(f"/emails/{eves['email_id']}").status_code == 404  # Eve's copy stays Eve's
+        assert eve.get(f"/emails/{hers['email_id']}").status_code == 404
+    session.expire_all()
+    copies = session.scalars(select(Email).where(Email.message_id == "<pilot-1@borealis.example>")).all()
+    assert sorted(c.owner_id for c in copies) == sorted([w.eve.id, w.priya.id])
+    assert session.scalar(select(func.count()).select_from(Job)) == 2  # each copy proposed once, to its owner
+
+
+def test_a_forward_and_an_upload_of_one_message_by_one_rep_are_one_copy(session, app, ingestion) -> None:
+    from channels.background import start_smtp
+
+    w = f.world(session)
+    priya = w.priya
+    forward = EmailMessage()
+    forward["From"], forward["To"], forward["Subject"] = priya.email, "inbox@crm.example", "Fwd: Pilot"
+    forward["Date"], forward["Message-ID"] = SENT, "<fwd-1@acme-sales.example>"
+    forward.set_content("FYI")
+    forward.add_attachment(message_from_bytes(customer_email(priya.email), policy=policy.default))
+    server = start_smtp(ingestion.sessions, ingestion.settings.model_copy(update={"inbox_smtp_port": 0}))
+    try:
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as smtp:
+            assert smtp.send_message(forward) == {}
+        ingestion.wait()
+    finally:
+        server.stop()
+    with TestClient(app) as client:
+        again = upload(f.api(session, client, priya), customer_email(priya.email))
+    assert again["status"] == "duplicate"
+    session.expire_all()
+    [copy] = session.scalars(select(Email)).all()
+    assert (str(copy.id), copy.message_id, copy.owner_id) == (again["email_id"], "<pilot-1@borealis.example>",
+                                                             priya.id)
 
 
 def test_the_emails_api_keeps_one_copy_per_owner_and_never_names_another_teams(session, http) -> None:

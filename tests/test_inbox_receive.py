@@ -36,6 +36,7 @@ class Call:
     recipients: list[str]
     mail_from: str
     provider: str
+    client: dict[str, str | None] = field(default_factory=dict)  # SMTP: the client's address and HELO
 
 
 @dataclass
@@ -46,8 +47,9 @@ class Recorder:
     calls: list[Call] = field(default_factory=list)
     raises: bool = False
 
-    def __call__(self, raw: bytes, *, recipients: list[str], mail_from: str, provider: str) -> DeliveryResult:
-        self.calls.append(Call(raw, list(recipients), mail_from, provider))
+    def __call__(self, raw: bytes, *, recipients: list[str], mail_from: str, provider: str,
+                 **client: str | None) -> DeliveryResult:
+        self.calls.append(Call(raw, list(recipients), mail_from, provider, client))
         if self.raises:
             raise RuntimeError("database is down")
         status = self.statuses.pop(0) if self.statuses else "accepted"

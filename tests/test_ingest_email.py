@@ -85,7 +85,7 @@ def test_forwarded_email_becomes_cited_proposals_and_approving_them_updates_the_
         session, crm, ingestion) -> None:
     priya = crm["w"].priya
     result = deliver(forward(priya.email, body=CISO_BODY), recipients=["inbox@crm.example"], provider="test",
-                     sessions=ingestion.sessions)
+                     mail_from=priya.email, sessions=ingestion.sessions)
     assert result.status == "accepted", result.message
     ingestion.wait()
     session.expire_all()
@@ -122,9 +122,11 @@ def test_forwarded_email_becomes_cited_proposals_and_approving_them_updates_the_
 def test_the_same_email_twice_is_stored_and_logged_once(session, crm, ingestion) -> None:
     priya = crm["w"].priya
     raw = forward(priya.email, body=CISO_BODY, message_id="<same-forward@mail.acme-sales.example>")
-    first = deliver(raw, recipients=["inbox@crm.example"], provider="test", sessions=ingestion.sessions)
+    first = deliver(raw, recipients=["inbox@crm.example"], provider="test", mail_from=priya.email,
+                    sessions=ingestion.sessions)
     ingestion.wait()  # the job's thread shares the test's one connection: one at a time
-    again = deliver(raw, recipients=["inbox@crm.example"], provider="test", sessions=ingestion.sessions)
+    again = deliver(raw, recipients=["inbox@crm.example"], provider="test", mail_from=priya.email,
+                    sessions=ingestion.sessions)
     ingestion.wait()
     assert (first.status, again.status) == ("accepted", "duplicate")
     assert again.email_id == first.email_id
@@ -158,7 +160,7 @@ def test_inbox_plus_deal_routes_the_email_to_that_deal(session, crm, ingestion) 
     priya, deal = crm["w"].priya, crm["deal"]
     to = f"inbox+{deal.id}@crm.example"
     result = deliver(forward(priya.email, body="We are happy with the pilot scope.\n", to=to),
-                     recipients=[to], provider="test", sessions=ingestion.sessions)
+                     recipients=[to], mail_from=priya.email, provider="test", sessions=ingestion.sessions)
     ingestion.wait()
     session.expire_all()
     assert session.get(Email, uuid.UUID(result.email_id)).deal_id == deal.id
@@ -176,7 +178,7 @@ INJECTION = (
 def test_prompt_injection_offline_proposes_no_send_and_writes_nothing(session, crm, ingestion) -> None:
     priya = crm["w"].priya
     result = deliver(forward(priya.email, body=INJECTION), recipients=["inbox@crm.example"], provider="test",
-                     sessions=ingestion.sessions)
+                     mail_from=priya.email, sessions=ingestion.sessions)
     ingestion.wait()
     assert result.status == "accepted"
     tools = {a.tool for a in pending_for(session, priya)}
@@ -202,7 +204,7 @@ def test_prompt_injection_obeyed_by_the_model_is_only_a_proposal(session, sessio
                        text("Done."))
     priya = crm["w"].priya
     result = deliver(forward(priya.email, body=INJECTION), recipients=["inbox@crm.example"], provider="test",
-                     sessions=ingestion.sessions)
+                     mail_from=priya.email, sessions=ingestion.sessions)
     ingestion.wait()
     assert result.status == "accepted"
     # The model read the email fenced as data, under the instructions.
@@ -277,7 +279,7 @@ def test_brief_quotes_promises_and_risks_from_memory_with_citations(session, crm
              "On Fri, 20 Nov 2026 at 09:00, Ines Duarte <ines@borealis.example> wrote:\n> " + body)
     for raw in (forward(priya.email, body=body, subject="Data residency"),
                 forward(priya.email, body=reply, subject="Re: Data residency")):
-        assert deliver(raw, recipients=["inbox@crm.example"], provider="test",
+        assert deliver(raw, recipients=["inbox@crm.example"], mail_from=priya.email, provider="test",
                        sessions=ingestion.sessions).status == "accepted"
         ingestion.wait()  # the job's thread shares the test's one connection: one at a time
     session.expire_all()

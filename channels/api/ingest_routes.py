@@ -46,7 +46,8 @@ def upload_call_route(file: UploadFile = File(description="The recording (.mp3, 
 
 
 @router.post("/inbox/emails", summary="Upload a saved email (.eml) as if you had forwarded it",
-             description="The email is stored once (by Message-ID) as yours, and a job proposes what it implies.")
+             description="The email is stored once (by Message-ID) as your copy, and a job proposes what it "
+                         "implies. `sender_authenticated` says whether its From could be authenticated (DKIM).")
 def upload_email(request: Request, file: UploadFile = File(description="The message as saved by a mail client"),
                  session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
     from channels.inbox.deliver import deliver_detailed
@@ -60,7 +61,8 @@ def upload_email(request: Request, file: UploadFile = File(description="The mess
                             sessions=request.app.state.sessionmaker)
     status = {"accepted": 202, "duplicate": 200, "invalid": 422, "refused": 403}.get(done.result.status, 503)
     return JSONResponse({"status": done.result.status, "message": done.result.message,
-                         "email_id": done.result.email_id, "job_id": done.job_id}, status_code=status)
+                         "email_id": done.result.email_id, "job_id": done.job_id,
+                         "sender_authenticated": done.result.sender_authenticated}, status_code=status)
 
 
 @router.post("/jobs/{job_id}/retry", status_code=202, summary="Queue a failed job again")

@@ -1,5 +1,6 @@
 """Every door of the inbox (SMTP, Mailgun/SendGrid/Postmark webhooks, `crm ingest-email`, the
-API upload) ends here: parse, store once for the forwarding rep, queue the ingestion job.
+API upload) ends here: parse, authenticate the sender (auth.py), store the owner's copy, queue
+the ingestion job.
 
 Nothing half-stored: parsing happens before any write, and the email, its participants,
 attachments and job row commit together or not at all.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from channels.inbox import DeliveryResult
+from channels.inbox.auth import Lookup, authenticate
 from channels.inbox.mime import MalformedEmail, ParsedEmail, parse_email
 from channels.jobs import submit
 from store.db import get_sessionmaker, unit_of_work
@@ -30,7 +32,8 @@ class Delivered:
     job_id: str | None = None
 
 
-def to_inbound(parsed: ParsedEmail, recipients: list[str], uploaded_by: str | None = None) -> inbox.InboundMessage:
+def to_inbound(parsed: ParsedEmail, recipients: list[str], uploaded_by: str | None = None, *,
+               sender_check: inbox.SenderCheck, envelope_from: str = "") -> inbox.InboundMessage:
     """The store's view of a parsed message. `uploaded_by`: a user who uploaded a saved .eml
     (API, CLI) is its owner; mail that arrives by itself belongs to its sender, the forwarder."""
     original = parsed.forwarded
@@ -55,36 +58,49 @@ def to_inbound(parsed: ParsedEmail, recipients: list[str], uploaded_by: str | No
         attachments=[inbox.InboundAttachment(filename=a.filename, content_type=a.content_type, data=a.data,
                                              sha256=a.sha256, text=a.text, error=a.error)
                      for a in parsed.attachments],
-        warnings=list(parsed.warnings))
+        warnings=list(parsed.warnings), sender_check=sender_check, envelope_from=envelope_from,
+        uploaded=uploaded_by is not None)
 
 
 def deliver(raw: bytes, *, recipients: list[str], mail_from: str = "", provider: str,
-            sessions: sessionmaker[Session] | None = None, settings: Settings | None = None) -> DeliveryResult:
-    """Parse and store one message; queue its ingestion. Never raises: the result says what happened."""
+            client_ip: str | None = None, helo: str | None = None, sessions: sessionmaker[Session] | None = None,
+            settings: Settings | None = None, dns: Lookup | None = None) -> DeliveryResult:
+    """Parse and store one message that arrived by itself (SMTP, a provider's webhook); queue its
+    ingestion. `mail_from`: the envelope sender (the route it came by); `client_ip`, `helo`: the
+    SMTP client, for SPF. Never raises: the result says what happened."""
     try:
-        return deliver_detailed(raw, recipients=recipients, provider=provider, sessions=sessions,
-                                settings=settings).result
+        return deliver_detailed(raw, recipients=recipients, provider=provider, mail_from=mail_from,
+                                client_ip=client_ip, helo=helo, sessions=sessions, settings=settings,
+                                dns=dns).result
     except Exception as exc:  # noqa: BLE001  (a temporary failure: the sender retries, nothing is lost)
         log.exception("inbox delivery failed (mail from %s)", mail_from)
         return DeliveryResult("error", f"temporary failure, try again later ({type(exc).__name__})")
 
 
 def deliver_detailed(raw: bytes, *, recipients: list[str], provider: str, uploaded_by: str | None = None,
-                     sessions: sessionmaker[Session] | None = None,
-                     settings: Settings | None = None) -> Delivered:
+                     by_its_sender: bool = False, mail_from: str = "", client_ip: str | None = None,
+                     helo: str | None = None, sessions: sessionmaker[Session] | None = None,
+                     settings: Settings | None = None, dns: Lookup | None = None) -> Delivered:
+    """`deliver`, saying which job it queued. `uploaded_by`: the signed-in user of the door that
+    handed the message over (an API upload, `crm ingest-email --as`); it is then that user's copy.
+    `by_its_sender`: the door vouches for the message's own From instead (`crm ingest-email`
+    without --as: whoever runs it can write to the database anyway)."""
     settings = settings or get_settings()
     try:
         parsed = parse_email(raw, max_bytes=settings.inbox_max_bytes, extractor=settings.attachment_extractor)
     except MalformedEmail as exc:
         return Delivered(DeliveryResult("invalid", str(exc)))
-    message = to_inbound(parsed, recipients, uploaded_by)
+    check = authenticate(raw, from_address=parsed.from_.address, mail_from=mail_from, client_ip=client_ip,
+                         helo=helo, trusted_authserv_ids=settings.trusted_authserv_ids, dns=dns)
+    owner = uploaded_by or (parsed.from_.address if by_its_sender else None)
+    message = to_inbound(parsed, recipients, owner, sender_check=check, envelope_from=mail_from)
     try:
         with unit_of_work(sessions or get_sessionmaker()) as session:
             stored = inbox.store_message(session, message, raw=raw, files_dir=settings.files_dir, provider=provider,
                                          inbox_address=settings.inbox_address)
             if stored.duplicate:
                 return Delivered(DeliveryResult("duplicate", f"already received: {parsed.message_id}",
-                                                str(stored.email.id)))
+                                                str(stored.email.id), stored.email.sender_authenticated))
             job = job_service.create(session, workspace_id=stored.actor.workspace_id, kind="ingest_email",
                                      payload={"email_id": str(stored.email.id)}, requested_by_id=stored.actor.user_id,
                                      subject=("email", stored.email.id))
@@ -97,4 +113,4 @@ def deliver_detailed(raw: bytes, *, recipients: list[str], provider: str, upload
     detail = f"stored for {stored.actor.user_id}; proposals follow"
     if stored.notes:
         detail += " (" + "; ".join(stored.notes) + ")"
-    return Delivered(DeliveryResult("accepted", detail, email_id), job_id=job_id)
+    return Delivered(DeliveryResult("accepted", detail, email_id, check.authenticated), job_id=job_id)

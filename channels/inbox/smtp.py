@@ -6,8 +6,9 @@
 - RCPT TO: only the inbox address's local part ("inbox", or "inbox+anything" to route to a deal)
   at its domain, case-insensitive; any other recipient gets 550 5.1.1 (we are not a relay).
 - Size: SIZE is advertised and data over `max_bytes` is refused by aiosmtpd (552).
-- DATA: `deliver(raw, recipients=..., mail_from=..., provider="smtp")` runs in a worker thread (it
-  writes to the database; the event loop keeps serving other connections). Its `DeliveryResult`
+- DATA: `deliver(raw, recipients=..., mail_from=..., provider="smtp", client_ip=..., helo=...)` runs
+  in a worker thread (it writes to the database; the event loop keeps serving other connections).
+  The client's address and HELO name are what SPF is checked against. Its `DeliveryResult`
   becomes the reply:
 
       accepted, duplicate  -> 250 OK <message>          (a duplicate is not an error for the sender)
@@ -15,8 +16,9 @@
       invalid              -> 554 5.6.0 <message>       (not a readable email: permanent)
       error, or deliver raised -> 451 4.3.0 <message>   (temporary: the sending server retries)
 
-No authentication or TLS here: run it behind the organisation's MTA or on a private network (the
-default host is 127.0.0.1); senders are checked by `deliver` against the CRM's users.
+No SMTP AUTH or TLS here: run it behind the organisation's MTA or on a private network (the
+default host is 127.0.0.1); senders are checked by `deliver` against the CRM's users, and their
+From is authenticated there (DKIM, SPF, the MTA's Authentication-Results when its id is trusted).
 """
 
 from __future__ import annotations
@@ -75,8 +77,10 @@ class _Handler:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
+        peer = session.peer[0] if isinstance(session.peer, tuple) and session.peer else None
         call = functools.partial(self.deliver, raw, recipients=list(envelope.rcpt_tos),
-                                 mail_from=envelope.mail_from or "", provider="smtp")
+                                 mail_from=envelope.mail_from or "", provider="smtp", client_ip=peer,
+                                 helo=session.host_name or None)
         try:
             result = await asyncio.get_running_loop().run_in_executor(None, call)
         except Exception:  # noqa: BLE001  (a temporary failure: the sending server retries)

@@ -85,3 +85,4 @@ class DeliveryResult:
     status: DeliveryStatus
     message: str
     email_id: str | None = None
+    sender_authenticated: bool | None = None  # stored mail: was its From authenticated (auth.py)

@@ -9,11 +9,15 @@
 Every door hands the raw MIME message to `deliver(raw, recipients=, mail_from=, provider=)`: the
 raw message when the provider sends it (Mailgun's URL ending in "mime" -> `body-mime`, SendGrid's
 `email`, Postmark's `RawEmail`), otherwise one rebuilt with `email.message.EmailMessage` from the
-parsed fields (headers, text, HTML, attachments), so one parser reads everything.
+parsed fields (headers, text, HTML, attachments), so one parser reads everything. `mail_from` is
+the envelope sender, the route the message came by (Mailgun's `sender`, SendGrid's envelope
+`from`, Postmark's Return-Path or Received-SPF envelope-from): mail whose From cannot be
+authenticated is filed as a rep's only when it came from her address (store/services/inbox.py).
 
 Authentication:
 - Mailgun: HMAC-SHA256 of timestamp+token with CRM_MAILGUN_SIGNING_KEY (unset -> 503). Missing
-  fields or a wrong signature -> 401; a timestamp more than 5 minutes old or ahead -> 403 "stale";
+  fields or a wrong signature -> 401; a timestamp more than 5 minutes old or ahead, or not whole
+  seconds ("nan", "inf", "-1", "1e9": they pass an HMAC as well as any text) -> 403 "stale";
   a token seen before (`seen_token(provider, token)` records it and says whether it was known) ->
   403 "replayed". The signature is checked before the token is recorded, so forged requests
   cannot fill the token table. When delivery fails for a temporary reason (503, the provider
@@ -155,8 +159,7 @@ def inbound_router(*, deliver: Callable[..., DeliveryResult], settings_getter: C
         full = [*(payload.get("ToFull") or []), *(payload.get("CcFull") or []), *(payload.get("BccFull") or [])]
         recipients = _split(payload.get("OriginalRecipient") or "") or [
             str(a.get("Email")) for a in full if isinstance(a, dict) and a.get("Email")]
-        mail_from = str((payload.get("FromFull") or {}).get("Email") or payload.get("From") or "")
-        return await hand_over("postmark", raw, recipients, mail_from)
+        return await hand_over("postmark", raw, recipients, postmark_envelope_from(payload))
 
     return router
 
@@ -325,6 +328,21 @@ async def _uploads(form: FormData, names: list[str]) -> list[tuple[str, str, byt
             files.append((value.filename or name, value.content_type or "application/octet-stream",
                           await value.read(), None))
     return files
+
+
+def postmark_envelope_from(payload: dict[str, Any]) -> str:
+    """The envelope sender, which Postmark's JSON has no field for: its Return-Path header, else the
+    envelope-from its Received-SPF header names, else (nothing better) the From address."""
+    headers = [(str(h.get("Name", "")).lower(), str(h.get("Value", ""))) for h in payload.get("Headers") or []
+               if isinstance(h, dict)]
+    for name, value in headers:
+        if name == "return-path" and "@" in value:
+            return value.strip().strip("<>")
+    for name, value in headers:
+        found = re.search(r"envelope-from=<?([^\s;<>]+@[^\s;<>]+)", value) if name == "received-spf" else None
+        if found:
+            return found.group(1)
+    return str((payload.get("FromFull") or {}).get("Email") or payload.get("From") or "")
 
 
 def postmark_mime(payload: dict[str, Any]) -> bytes:

@@ -65,6 +65,8 @@ def evidence_line(evidence: list[dict[str, Any]]) -> str | None:
             speaker = f", {item['speaker']}" if item.get("speaker") else ""
             where = f"the call at {seconds // 60}:{seconds % 60:02d}{speaker}"
         flag = "" if item.get("verified", True) else " ⚠️ _not found word for word in the source_"
+        if item.get("sender_authenticated") is False:
+            flag += " ⚠️ _the email's sender could not be authenticated_"
         return f"From {where}: “{clip(quote, 400)}”{flag}"
     return None
 

@@ -125,7 +125,10 @@ def _job_headline(session: Session, job: Job) -> str:
 
     if job.kind == "ingest_email":
         email = session.get(Email, uuid.UUID(job.payload["email_id"])) if job.payload.get("email_id") else None
-        return f"Your forwarded email “{email.subject}”" if email and email.subject else "Your forwarded email"
+        headline = f"Your forwarded email “{email.subject}”" if email and email.subject else "Your forwarded email"
+        if email is not None and email.sender_authenticated is False:
+            headline += " (⚠️ its sender could not be authenticated)"
+        return headline
     rec = session.get(CallRecording, uuid.UUID(job.payload["call_recording_id"])) \
         if job.payload.get("call_recording_id") else None
     return f"Your call {rec.filename}" if rec else "Your call"

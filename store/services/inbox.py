@@ -7,9 +7,16 @@ and approved by that rep.
 
 Rules:
 - the forwarder is the outer From; it must be an active user of the workspace, or the
-  message is refused and nothing of it is kept;
-- idempotent on Message-ID: the customer's own (a forward as attachment carries it), else
-  the received message's; the same email twice is one email;
+  message is refused and nothing of it is kept (an upload belongs to the signed-in uploader);
+- sender authentication (DESIGN.md "Inbound sender authentication"): mail whose From could not
+  be authenticated (`SenderCheck`, made by channels/inbox/auth.py) is kept and processed but
+  marked so, and is filed as the From's rep only when it also came by her route (the envelope
+  sender the transport reported is her address); from another user's route it is that user's
+  copy, from no user's it is refused. A workspace with `settings.inbox.unauthenticated =
+  "refuse"` refuses all of it instead;
+- one copy per owner (DESIGN.md "Email copies"), keyed by Message-ID: the customer's own (a
+  forward as attachment carries it), else the received message's. Each rep who forwards or BCCs
+  a message has her own copy; her second arrival of it is a duplicate, answered with her copy;
 - participants match contacts by address, companies by domain, skipping free-mail
   domains and the workspace's own; only records the forwarder can read are linked;
 - `inbox+<deal id>@...` links the email to that deal (if the forwarder can read it).
@@ -22,12 +29,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store import audit, events
 from store.actor import Actor
+from store.errors import ValidationFailed
 from store.files import keep
 from store.import_formats import FREE_MAIL
 from store.models import Company, Contact, Deal, Email, EmailAttachment, EmailParticipant, User, Workspace
@@ -53,6 +62,14 @@ class InboundAttachment:
 
 
 @dataclass
+class SenderCheck:
+    """Whether the message's From was authenticated, and how (or why not), in one line."""
+
+    authenticated: bool
+    detail: str
+
+
+@dataclass
 class InboundMessage:
     """A received message, with the customer's message recovered from a forward where there was one."""
 
@@ -72,10 +89,24 @@ class InboundMessage:
     forward_note: str = ""
     attachments: list[InboundAttachment] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    sender_check: SenderCheck = field(default_factory=lambda: SenderCheck(False, "not checked"))
+    # The route it came by: the envelope sender the SMTP server or provider reported (anyone can
+    # write any From; only a message that came from the rep's own address is filed as hers).
+    envelope_from: str = ""
+    # True when `sender` was named by a door that signed the user in (an API upload, the CLI),
+    # not by the message: it is then that user's copy whatever the From says.
+    uploaded: bool = False
 
 
 class UnknownSender(Exception):
     """The message did not come from a user of this CRM: nothing of it is stored."""
+
+
+class NotAuthenticated(UnknownSender):
+    """The sender could not be authenticated and the workspace refuses such mail: nothing is stored."""
+
+
+UNAUTHENTICATED_POLICIES = ("flag", "refuse")
 
 
 @dataclass
@@ -84,6 +115,24 @@ class Stored:
     actor: Actor
     duplicate: bool
     notes: list[str] = field(default_factory=list)  # what the rep should know (unreadable deal route, ...)
+
+
+def unauthenticated_policy(ws: Workspace) -> str:
+    """'flag' (the default: keep it, marked) or 'refuse', from `settings.inbox.unauthenticated`."""
+    value = ((ws.settings or {}).get("inbox") or {}).get("unauthenticated", "flag")
+    return value if value in UNAUTHENTICATED_POLICIES else "flag"
+
+
+def check_inbox_settings(settings: dict[str, Any]) -> None:
+    """Refuse an `inbox` workspace setting the inbox would not understand (ValidationFailed)."""
+    inbox = settings.get("inbox")
+    if inbox is None:
+        return
+    if not isinstance(inbox, dict) or set(inbox) - {"unauthenticated"}:
+        raise ValidationFailed('settings.inbox takes {"unauthenticated": "flag" | "refuse"}', field="settings")
+    if inbox.get("unauthenticated", "flag") not in UNAUTHENTICATED_POLICIES:
+        raise ValidationFailed(f"settings.inbox.unauthenticated must be one of {', '.join(UNAUTHENTICATED_POLICIES)}, "
+                               f"not {inbox['unauthenticated']!r}", field="settings")
 
 
 def find_sender(session: Session, address: str, workspace: Workspace | None = None) -> User:
@@ -116,19 +165,53 @@ def _domain_of(address: str) -> str:
     return address.rsplit("@", 1)[-1].lower() if "@" in address else ""
 
 
+def _owner(session: Session, msg: InboundMessage, workspace: Workspace | None) -> tuple[User, list[str]]:
+    """Whose copy this is (UnknownSender if nobody's), and what she should be told about it."""
+    claimed = find_sender(session, msg.sender.address, workspace)
+    if msg.uploaded or msg.sender_check.authenticated:
+        return claimed, []
+    route = _user_at(session, msg.envelope_from, claimed.workspace_id)
+    if route is not None and route.id == claimed.id:
+        return claimed, []
+    why = f"it could not be authenticated ({msg.sender_check.detail})"
+    if route is not None:
+        return route, [f"its From names {claimed.email}, but it came from your address {route.email} and {why}: "
+                       f"it is filed as yours, not as {claimed.name}'s"]
+    raise UnknownSender(
+        f"{claimed.email} is a user of this CRM, but this message did not come from that address (envelope "
+        f"sender {msg.envelope_from or 'none'}) and {why}: it is not filed as theirs. Forward it from that "
+        "mailbox, or have an admin trust the receiving server's results (CRM_INBOUND_TRUSTED_AUTHSERV_IDS).")
+
+
+def _user_at(session: Session, address: str, workspace_id: uuid.UUID) -> User | None:
+    address = address.strip().strip("<>").lower()
+    if "@" not in address:
+        return None
+    return session.scalar(select(User).where(User.workspace_id == workspace_id, User.is_active.is_(True),
+                                             func.lower(User.email) == address))
+
+
 def store_message(session: Session, msg: InboundMessage, *, raw: bytes, files_dir: Path, provider: str,
                   inbox_address: str, workspace: Workspace | None = None) -> Stored:
-    """Store an inbound message for its forwarder (UnknownSender if there is none)."""
-    user = find_sender(session, msg.sender.address, workspace)
+    """Store an inbound message as its owner's copy (UnknownSender, NotAuthenticated: nothing kept)."""
+    user, notes = _owner(session, msg, workspace)
     actor = actor_for_user(user, Surface.email)
     ws = session.get(Workspace, user.workspace_id)
     assert ws is not None
+    check = msg.sender_check
+    if not check.authenticated and unauthenticated_policy(ws) == "refuse":
+        raise NotAuthenticated(
+            f"refused: the sender of this message could not be authenticated ({check.detail}), and this workspace "
+            'refuses unauthenticated mail (settings.inbox.unauthenticated = "refuse"). Send it from a mail server '
+            "that signs with DKIM, or ask an admin to trust the receiving server (CRM_INBOUND_TRUSTED_AUTHSERV_IDS).")
     key = (msg.original_message_id or msg.received_message_id)[:998]
-    existing = session.scalar(select(Email).where(Email.workspace_id == ws.id, Email.message_id == key))
-    if existing is not None:
+    existing = session.scalar(select(Email).where(Email.workspace_id == ws.id, Email.message_id == key,
+                                                  Email.owner_id == user.id))
+    if existing is not None:  # her own copy: the only one a duplicate answer may name
         return Stored(existing, actor, duplicate=True)
 
-    notes: list[str] = []
+    if not check.authenticated:
+        notes.append(f"sender not authenticated: {check.detail}")
     deal_id = _route(session, actor, msg.recipients, notes)
     own = {d.lower() for d in (ws.own_domains or [])}
     author = msg.from_ or msg.sender
@@ -141,6 +224,7 @@ def store_message(session: Session, msg: InboundMessage, *, raw: bytes, files_di
         subject=msg.subject[:998], sent_at=msg.sent_at, direction=direction, from_address=author.address[:320],
         body_text=msg.text, body_html=msg.html, deal_id=deal_id, source=f"inbox:{provider}"[:32],
         raw_path=str(raw_path), forward_note=msg.forward_note or None,
+        sender_authenticated=check.authenticated, sender_auth=check.detail[:500] or None,
     )
     session.add(email)
     session.flush()

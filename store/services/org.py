@@ -107,6 +107,10 @@ def update_workspace(session: Session, *, actor: Actor, changes: dict[str, Any])
         except (KeyError, ValueError) as exc:
             raise ValidationFailed(f"unknown time zone '{changes['timezone']}' (e.g. Europe/Lisbon)",
                                    field="timezone") from exc
+    if changes.get("settings") is not None:
+        from store.services.inbox import check_inbox_settings  # inbox builds on org: imported here
+
+        check_inbox_settings(changes["settings"])
     before = audit.snapshot(ws)
     for key, value in changes.items():
         setattr(ws, key, value)
