@@ -235,3 +235,8 @@ def test_crm_ingest_email_as_a_rep_is_flagged_not_refused(cli_env, tmp_path) -> 
     result = runner.invoke(app, ["ingest-email", str(saved), "--as", "priya@acme.example"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "pilot.eml: accepted" in result.output and "sender not authenticated" in " ".join(result.output.split())
+    # Without --as the file's own From is its owner: whoever runs the CLI vouches for it.
+    own = tmp_path / "own.eml"
+    own.write_bytes(message("Priya Raman <priya@acme.example>"))
+    result = runner.invoke(app, ["ingest-email", str(own)])
+    assert result.exit_code == 0 and "own.eml: accepted" in result.output, result.output

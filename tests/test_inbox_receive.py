@@ -361,6 +361,18 @@ def test_postmark_json_is_rebuilt_and_delivered(world: World) -> None:
     assert [(a.filename, a.text) for a in parsed.attachments] == [("plan.txt", "Phase 1: Porto")]
 
 
+def test_postmark_envelope_sender_is_read_from_its_headers(world: World) -> None:
+    """Postmark's JSON has no envelope field: the route the message came by is in its headers."""
+    spf = {"Name": "Received-SPF", "Value": "Pass (sender SPF authorized) identity=mailfrom; client-ip=192.0.2.7; "
+                                            "helo=mail.borealis.example; envelope-from=bounce-9@mail.borealis.example;"
+                                            " receiver=inbox@crm.localhost"}
+    for headers, expected in (([spf], "bounce-9@mail.borealis.example"),
+                              ([{"Name": "Return-Path", "Value": "<rp@borealis.example>"}, spf], "rp@borealis.example"),
+                              ([], "ines@borealis.example")):  # nothing better than the From
+        world.client.post("/inbound/postmark", headers=auth(), json={**POSTMARK, "Headers": headers})
+        assert world.deliver.calls[-1].mail_from == expected
+
+
 def test_postmark_without_a_message_id_header_gets_a_stable_one(world: World) -> None:
     payload = {**POSTMARK, "Headers": []}
     world.client.post("/inbound/postmark", headers=auth(), json=payload)
