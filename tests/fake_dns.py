@@ -22,10 +22,13 @@ from channels.inbox import auth
 class FakeDNS:
     records: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     asked: list[tuple[str, str]] = field(default_factory=list)
+    down: bool = False  # every lookup times out, as when the resolver is unreachable
 
     def __call__(self, name: str, rdtype: str) -> list[Any]:
         key = (name.rstrip(".").lower(), rdtype)
         self.asked.append(key)
+        if self.down:
+            raise auth.DNSFailure(f"DNS {rdtype} {name}: LifetimeTimeout")
         return list(self.records.get(key, []))
 
     def txt(self, name: str, value: str) -> None:

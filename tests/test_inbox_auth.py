@@ -185,6 +185,11 @@ def test_the_refuse_setting_refuses_unauthenticated_mail_with_a_clear_message(se
     assert nothing_stored(session)
 
     signed = inbox.dns.dkim_key("acme-sales.example")(message(priya.email))
+    inbox.dns.down = True  # the key cannot be fetched now: Mailgun is asked to retry, nothing is lost
+    later = inbox.mailgun(signed, sender=priya.email)
+    assert later.status_code == 503 and "could not be authenticated yet" in later.json()["message"]
+    assert nothing_stored(session)
+    inbox.dns.down = False
     assert inbox.mailgun(signed, sender=priya.email).json()["status"] == "accepted"
 
 

@@ -15,8 +15,10 @@ would have it (RFC 7489, relaxed alignment: the same organisational domain), by 
    FROM (or HELO) domain. Only our SMTP listener knows that address; webhooks rely on 1 and 2.
 
 Everything else is unauthenticated, with the reason in `detail` (what was missing or failed),
-which is what the rep is shown. DNS goes through one function, `Lookup(name, rdtype) -> answers`
-(TXT: list of bytes, A/AAAA: list of str, MX: list of (preference, host), PTR: list of str),
+which is what the rep is shown; `temporary` when only a DNS failure stood in the way.
+
+DNS goes through one function, `Lookup(name, rdtype) -> answers` (TXT: list of bytes,
+A/AAAA: list of str, MX: list of (preference, host), PTR: list of str),
 raising `DNSFailure` for a temporary error: `dns=` where given, else the installed one
 (`install_dns`; `dns_lookup`, dnspython with short timeouts, until something else is installed).
 The tests install records of their own, so nothing here needs a network in a test.
@@ -117,15 +119,18 @@ def authenticate(raw: bytes, *, from_address: str, mail_from: str = "", client_i
     if not domain:
         return SenderCheck(False, "the From address has no domain")
     reasons: list[str] = []
-    for check in (lambda: _provider(raw, domain, {t.strip().lower() for t in trusted_authserv_ids if t.strip()}),
+    temporary = False
+    for check in (lambda: (*_provider(raw, domain, {t.strip().lower() for t in trusted_authserv_ids if t.strip()}),
+                           False),
                   lambda: _dkim(raw, domain, lookup),
                   lambda: _spf(domain, mail_from, client_ip, helo, lookup)):
-        passed, why = check()
+        passed, why, failed_for_now = check()
         if passed:
             return SenderCheck(True, why)
         if why:
             reasons.append(why)
-    return SenderCheck(False, "; ".join(reasons) or "nothing vouches for the From address")
+        temporary = temporary or failed_for_now
+    return SenderCheck(False, "; ".join(reasons) or "nothing vouches for the From address", temporary=temporary)
 
 
 # -- 1. a trusted receiver's Authentication-Results -----------------------------------------------
@@ -165,50 +170,55 @@ def _result_domains(method: str, result: Any) -> list[str]:
 # -- 2. DKIM --------------------------------------------------------------------------------------
 
 
-def _dkim(raw: bytes, domain: str, lookup: Lookup) -> tuple[bool, str]:
+def _dkim(raw: bytes, domain: str, lookup: Lookup) -> tuple[bool, str, bool]:
+    """(verified and aligned, how or why not, a DNS failure left it undecided)."""
     count = len(_header_values(raw, "dkim-signature"))
     if not count:
-        return False, "no DKIM signature"
+        return False, "no DKIM signature", False
 
     def txt(name: bytes, timeout: int = 5) -> bytes | None:
         answers = lookup(name.decode("ascii", "replace").rstrip("."), "TXT")
         return answers[0] if answers else None
 
     failures = []
+    temporary = False
     for idx in range(min(count, MAX_SIGNATURES)):
         verifier = dkim.DKIM(raw)
         try:
             ok, why = verifier.verify(idx=idx, dnsfunc=txt), "it did not verify"
         except DNSFailure as exc:
-            ok, why = False, f"not checked: {exc}"
+            ok, why, temporary = False, f"not checked: {exc}", True
         except Exception as exc:  # noqa: BLE001  (dkimpy raises for every malformed signature or key)
             ok, why = False, _sentence(exc)
         signer = (verifier.domain or b"").decode("ascii", "replace").lower()
         if ok and _aligned(signer, domain):
-            return True, f"dkim=pass d={signer}"
+            return True, f"dkim=pass d={signer}", False
         failures.append(f"DKIM signature by {signer}, not {domain}" if ok
                         else f"dkim=fail d={signer or '?'} ({why})")
-    return False, "; ".join(failures)
+    return False, "; ".join(failures), temporary
 
 
 # -- 3. SPF ---------------------------------------------------------------------------------------
 
 
-def _spf(domain: str, mail_from: str, client_ip: str | None, helo: str | None, lookup: Lookup) -> tuple[bool, str]:
+def _spf(domain: str, mail_from: str, client_ip: str | None, helo: str | None,
+         lookup: Lookup) -> tuple[bool, str, bool]:
+    """(SPF passed for an aligned domain, how or why not, a DNS failure left it undecided)."""
     if not client_ip:
-        return False, ""
+        return False, "", False
     sender = mail_from.strip().strip("<>") or f"postmaster@{helo or ''}"
     checked = _domain(sender)
     if not _aligned(checked, domain):
-        return False, f"SPF: the envelope sender {mail_from or '<>'} is not at {domain}"
+        return False, f"SPF: the envelope sender {mail_from or '<>'} is not at {domain}", False
     try:
         with _spf_dns(lookup):
             result, explanation = spf.check2(i=client_ip, s=sender, h=helo or checked)
     except Exception as exc:  # noqa: BLE001  (a malformed address pyspf cannot read)
-        return False, f"SPF not checked ({_sentence(exc)})"
+        return False, f"SPF not checked ({_sentence(exc)})", False
     if result == "pass":
-        return True, f"spf=pass for {checked} from {client_ip}"
-    return False, f"spf={result} for {checked} from {client_ip}" + (f" ({explanation})" if explanation else "")
+        return True, f"spf=pass for {checked} from {client_ip}", False
+    why = f"spf={result} for {checked} from {client_ip}" + (f" ({explanation})" if explanation else "")
+    return False, why, result == "temperror"
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -108,6 +108,8 @@ def deliver_detailed(raw: bytes, *, recipients: list[str], provider: str, upload
             email_id, job_id = str(stored.email.id), str(job.id)
     except inbox.UnknownSender as exc:
         return Delivered(DeliveryResult("refused", str(exc)))
+    except inbox.CheckLater as exc:  # temporary: SMTP answers 451, providers retry, an upload says 503
+        return Delivered(DeliveryResult("error", str(exc)))
     except CRMError as exc:
         return Delivered(DeliveryResult("invalid", str(exc)))
     detail = f"stored for {stored.actor.user_id}; proposals follow"

@@ -67,6 +67,7 @@ class SenderCheck:
 
     authenticated: bool
     detail: str
+    temporary: bool = False  # not authenticated only because a DNS lookup failed: it may pass later
 
 
 @dataclass
@@ -104,6 +105,10 @@ class UnknownSender(Exception):
 
 class NotAuthenticated(UnknownSender):
     """The sender could not be authenticated and the workspace refuses such mail: nothing is stored."""
+
+
+class CheckLater(Exception):
+    """The workspace refuses unauthenticated mail and DNS failed mid-check: try again, nothing is lost."""
 
 
 UNAUTHENTICATED_POLICIES = ("flag", "refuse")
@@ -200,6 +205,8 @@ def store_message(session: Session, msg: InboundMessage, *, raw: bytes, files_di
     assert ws is not None
     check = msg.sender_check
     if not check.authenticated and unauthenticated_policy(ws) == "refuse":
+        if check.temporary:  # refusing for a DNS hiccup would bounce good mail for good
+            raise CheckLater(f"the sender could not be authenticated yet ({check.detail}); try again later")
         raise NotAuthenticated(
             f"refused: the sender of this message could not be authenticated ({check.detail}), and this workspace "
             'refuses unauthenticated mail (settings.inbox.unauthenticated = "refuse"). Send it from a mail server '
