@@ -1,7 +1,7 @@
 """email copies per owner; inbound sender authentication
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-26 10:00:00.000000
 
 An email is stored once per (workspace, Message-ID, owner): the unique constraint gains
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
