@@ -152,6 +152,7 @@ def fresh_database_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def cli_env(fresh_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point the settings (and the cached engine) at a fresh database and data dir."""
+    from channels import runtime
     from store.db import get_engine, get_sessionmaker
     from store.settings import get_settings
 
@@ -160,7 +161,11 @@ def cli_env(fresh_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     caches = (get_settings, get_engine, get_sessionmaker)
     for cached in caches:
         cached.cache_clear()
+    # A command run in-process builds the shared agent runner on this database; a later test
+    # must not inherit it (its checkpointer points at a schema that is dropped below).
+    previous_runner = runtime.install_runner(None)
     yield tmp_path / "data"
+    runtime.install_runner(previous_runner)
     get_engine().dispose()
     for cached in caches:
         cached.cache_clear()
