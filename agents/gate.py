@@ -59,7 +59,7 @@ def propose(ctx: ToolContext, *, tool_name: str, raw_args: dict[str, Any], tool_
         ctx.session, actor=ctx.actor, tool=tool.name, args=jsonable(args.model_dump(mode="json", exclude_none=True)),
         summary=preview.summary + (f" (needs a manager: {preview.reason})" if needs_manager else ""),
         diff=preview.diff, evidence=evidence, thread_id=ctx.thread_id, tool_call_id=tool_call_id,
-        approver_id=None if needs_manager else ctx.actor.user_id, approver_role="manager" if needs_manager else None,
+        needs_manager=needs_manager,
         source_ref={"record": preview.record} if preview.record else None,
     )
     if approval.status == ApprovalStatus.pending and approval_service.may_auto_approve(

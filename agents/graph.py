@@ -152,14 +152,14 @@ def await_approval(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     ctx = runtime.context
     while True:
         with unit_of_work(ctx.sessions, readonly=True) as session:
-            rows = approval_service.for_thread(session, workspace_id=ctx.actor.workspace_id,
+            rows = approval_service.for_thread(session, actor=ctx.actor,
                                                thread_id=ctx.thread_id, tool_call_ids=ids)
             pending = [str(a.id) for a in rows if a.status == ApprovalStatus.pending]
         if not pending:
             break
         interrupt({"thread_id": ctx.thread_id, "approvals": pending})
     with unit_of_work(ctx.sessions, readonly=True) as session:
-        rows = approval_service.for_thread(session, workspace_id=ctx.actor.workspace_id,
+        rows = approval_service.for_thread(session, actor=ctx.actor,
                                            thread_id=ctx.thread_id, tool_call_ids=ids)
         by_call = {a.tool_call_id: gate.outcome_message(session, a) for a in rows}
     return {"messages": [ToolMessage(content=by_call.get(c["id"], "Error: the proposal was lost."),

@@ -78,7 +78,7 @@ class AgentRunner:
 
     def pending(self, actor: Actor, thread_id: str) -> list[Approval]:
         with unit_of_work(self.sessions, readonly=True) as session:
-            rows = approval_service.for_thread(session, workspace_id=actor.workspace_id, thread_id=thread_id)
+            rows = approval_service.for_thread(session, actor=actor, thread_id=thread_id)
             return [a for a in rows if a.status == ApprovalStatus.pending]
 
     def history(self, thread_id: str) -> list[AnyMessage]:

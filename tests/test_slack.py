@@ -601,3 +601,46 @@ def test_a_submitted_quote_waits_in_the_managers_slack_inbox_and_she_approves_it
     slack.click("UDANA", "approval_approve", approval_id, card)
     assert priya.get(f"/quotes/{quote['id']}").json()["status"] == "approved"
     assert any("Approved by Dana Manager" in json.dumps(c.params) for c in slack.fake.calls_to("chat.update"))
+
+
+def _priyas_proposal(slack, session) -> Any:  # type: ignore[no-untyped-def]
+    """A proposal of Priya's whose evidence is a private email: Dana (her manager) may decide it, Raj may not."""
+    from agents import gate
+    from store.models.enums import Surface
+    from tools import ToolContext
+
+    w, deal = slack.crm["w"], slack.crm["deal"]
+    ctx = ToolContext(actor=f.actor(w.priya, Surface.slack), session=session, thread_id="slack:private")
+    proposed = gate.propose(ctx, tool_name="update_deal", tool_call_id="p1",
+                            raw_args={"deal_id": str(deal.id), "amount": "30000"},
+                            evidence=[{"source": "email", "quote": "budget cut, keep it quiet"}])
+    session.commit()
+    assert proposed.pending
+    return proposed.approval
+
+
+def test_inbox_asked_in_a_channel_comes_as_a_dm_and_a_teammate_gets_nothing(slack, session) -> None:
+    approval = _priyas_proposal(slack, session)
+    for user in ("UDANA", "URAJ"):
+        slack.event({"type": "app_mention", "channel": "CSALES", "user": user, "ts": next_ts(), "team": "T0001",
+                     "text": "<@UBOT> inbox"})
+    assert slack.cards("CSALES") == {}  # nothing of Priya's is shown to the whole channel
+    assert "keep it quiet" not in json.dumps(slack.fake.messages.get("CSALES", []))
+    assert list(slack.cards("DUDANA")) == [str(approval.id)]
+    assert slack.cards("DURAJ") == {} and "Nothing waits" in slack.fake.messages["DURAJ"][-1]["text"]
+    told = [c.params for c in slack.fake.calls_to("chat.postEphemeral")]
+    assert {t["user"] for t in told if "our DM" in t["text"]} == {"UDANA", "URAJ"}
+
+
+def test_edit_tells_someone_who_may_not_decide_nothing_about_the_proposal(slack, session) -> None:
+    from agents import gate
+
+    approval = _priyas_proposal(slack, session)
+    slack.bot.post_cards("DUPRIYA", None, [approval.id])
+    slack.settle()
+    (card,) = slack.cards("DUPRIYA").values()
+    gate.decide(session, actor=f.actor(slack.crm["w"].priya), approval_id=approval.id, kind="approve")
+    session.commit()
+    slack.click("URAJ", "approval_edit", approval.id, card)
+    said = slack.fake.last("chat.postEphemeral").params["text"].lower()
+    assert "not yours to approve" in said and "executed" not in said and "already decided" not in said

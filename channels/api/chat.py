@@ -127,7 +127,7 @@ def history(thread: str, session: Session = Depends(get_session), actor: Actor =
                 if m.type in ("human", "ai") and str(m.content).strip()]
     return {"thread": thread, "messages": messages,
             "proposals": [approval_out(session, a) for a in approval_service.for_thread(
-                session, workspace_id=actor.workspace_id, thread_id=key)]}
+                session, actor=actor, thread_id=key)]}
 
 
 @router.get("/inbox", response_model=list[ApprovalOut], summary="Proposals waiting for my decision")

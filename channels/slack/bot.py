@@ -192,7 +192,11 @@ class SlackBot:
             self.post(channel, thread_ts, HELP)
             return
         if text.strip().lower() in ("inbox", "approvals"):
-            self.show_inbox(who, channel, thread_ts)
+            if in_dm:
+                self.show_inbox(who, channel, thread_ts)
+            else:  # the cards carry evidence others in the channel may not read: they go to the DM
+                self.ephemeral(channel, slack_user, "I sent what waits for your decision to our DM.", thread_ts)
+                self.show_inbox(who, self.dm_channel(slack_user), None)
             return
         actor = actor_for_user(who, Surface.slack)
         key = thread_key("slack", who.id, f"{channel}:{thread_ts}")
@@ -222,7 +226,7 @@ class SlackBot:
 
     def show_inbox(self, who: User, channel: str, thread_ts: str | None) -> None:
         """`inbox`: a card for each proposal waiting for this user's decision, wherever it was made
-        (a quote a rep submitted on the web waits here for the manager)."""
+        (a quote a rep submitted on the web waits here for the manager). Only ever into their DM."""
         with unit_of_work(self.sessions, readonly=True) as session:
             waiting = [a.id for a in approval_service.pending(session, actor=actor_for_user(who, Surface.slack))]
         if not waiting:
@@ -239,7 +243,7 @@ class SlackBot:
                 if approval is None or any(c.get("channel") == channel for c in _cards(approval)):
                     continue
                 message = cards.card(approval, requester=_name(session, approval.requested_by_id))
-                managers = self._managers_of(session, approval)
+                managers = approval_service.managers_to_ask(session, approval=approval)
             managers = [i for i in (slack_id_for(self.sessions, self.client, user_id=m, team_id=self.team_id)
                                     for m in managers) if i]
             posted = self.post(channel, thread_ts, message["text"], blocks=message["blocks"])
@@ -254,16 +258,6 @@ class SlackBot:
                 approval = session.get(Approval, approval_id)
                 if approval is not None:
                     approval.source_ref = {**approval.source_ref, "slack_cards": _cards(approval) + places}
-
-    def _managers_of(self, session: Session, approval: Approval) -> list[uuid.UUID]:
-        """The managers who may decide a proposal that needs one (they get their own card)."""
-        if approval.approver_role != "manager" or approval.status != ApprovalStatus.pending:
-            return []
-        requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
-        if requester is None or requester.team_id is None:
-            return []
-        return [m.id for m in org.team_managers(session, workspace_id=approval.workspace_id,
-                                                team_id=requester.team_id)]
 
     def refresh_cards(self, approval_id: uuid.UUID) -> None:
         """Redraw every copy of a proposal's card from the store (who decided what)."""
@@ -339,9 +333,10 @@ class SlackBot:
             with unit_of_work(self.sessions, readonly=True) as session:
                 actor = actor_for_user(who, Surface.slack)
                 approval = approval_service.get_to_decide(session, actor=actor, id=uuid.UUID(approval_id))
+                # Who may decide first: someone else learns nothing about the proposal's state.
+                approval_service.check_may_decide(session, actor=actor, approval=approval)
                 if approval.status != ApprovalStatus.pending:
                     return f"Nothing to edit: this proposal was already decided ({approval.status.value})."
-                approval_service.check_may_decide(session, actor=actor, approval=approval)
                 view = cards.edit_modal(approval, card_channel=channel, card_ts=ts, thread_ts=thread_ts or ts)
         except (PermissionDenied, NotFound) as exc:
             return f"🚫 {sentence(exc.message)}"

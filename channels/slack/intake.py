@@ -87,7 +87,8 @@ def report_job(bot: SlackBot, job_id: uuid.UUID) -> None:
         slack_target = (payload.get("reply_to") or {}).get("slack")
         rep_id = rep.id
         thread = str(result.get("thread") or "")
-        pending = [a.id for a in approval_service.for_thread(session, workspace_id=ws.id, thread_id=thread)
+        pending = [a.id for a in approval_service.for_thread(session, actor=actor_for_user(rep, Surface.slack),
+                                                             thread_id=thread)
                    if a.status == ApprovalStatus.pending] if thread else []
     if status not in (JobStatus.succeeded, JobStatus.failed):
         return

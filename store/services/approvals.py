@@ -74,9 +74,12 @@ def may_auto_approve(session: Session, *, workspace_id: uuid.UUID, tool: str, ap
 
 def propose(session: Session, *, actor: Actor, tool: str, args: dict[str, Any], summary: str,
             diff: list[dict[str, Any]], evidence: list[dict[str, Any]], thread_id: str | None,
-            tool_call_id: str | None, approver_id: uuid.UUID | None, approver_role: str | None,
+            tool_call_id: str | None, needs_manager: bool = False, approver_id: uuid.UUID | None = None,
             source_ref: dict[str, Any] | None = None) -> Approval:
-    """Store a proposal. The same (thread, tool call) twice returns the first one."""
+    """Store a proposal. The same (thread, tool call) twice returns the first one.
+
+    Who decides it is set here: a manager of the requester's team (or an admin) when it
+    `needs_manager`, else `approver_id` (default: the requester herself)."""
     if thread_id and tool_call_id:
         existing = session.scalar(select(Approval).where(Approval.thread_id == thread_id,
                                                          Approval.tool_call_id == tool_call_id))
@@ -85,7 +88,8 @@ def propose(session: Session, *, actor: Actor, tool: str, args: dict[str, Any], 
     approval = Approval(
         workspace_id=actor.workspace_id, thread_id=thread_id, tool_call_id=tool_call_id, tool=tool, args=args,
         summary=summary, diff=diff, evidence=evidence, surface=actor.surface, source_ref=source_ref or {},
-        requested_by_id=actor.user_id, approver_id=approver_id, approver_role=approver_role,
+        requested_by_id=actor.user_id, approver_id=None if needs_manager else (approver_id or actor.user_id),
+        approver_role="manager" if needs_manager else None,
     )
     session.add(approval)
     session.flush()
@@ -140,12 +144,24 @@ def pending(session: Session, *, actor: Actor, thread_id: str | None = None) -> 
     return session.scalars(query.order_by(Approval.created_at, Approval.id)).all()
 
 
-def for_thread(session: Session, *, workspace_id: uuid.UUID, thread_id: str,
+def for_thread(session: Session, *, actor: Actor, thread_id: str,
                tool_call_ids: Sequence[str] | None = None) -> Sequence[Approval]:
-    query = select(Approval).where(Approval.workspace_id == workspace_id, Approval.thread_id == thread_id)
+    """The proposals of a conversation that the actor may see (its own user's: all of them)."""
+    query = select(Approval).where(visible_to(actor), Approval.thread_id == thread_id)
     if tool_call_ids is not None:
         query = query.where(Approval.tool_call_id.in_(tool_call_ids))
     return session.scalars(query.order_by(Approval.created_at, Approval.id)).all()
+
+
+def managers_to_ask(session: Session, *, approval: Approval) -> list[uuid.UUID]:
+    """The active managers who may decide a pending proposal that needs a manager (each gets it
+    brought to them); none for a proposal its requester decides."""
+    if approval.approver_role != "manager" or approval.status != ApprovalStatus.pending \
+            or approval.requested_by_id is None:
+        return []
+    return list(session.scalars(select(User.id).where(
+        User.workspace_id == approval.workspace_id, User.team_id == _team_of(approval.requested_by_id),
+        User.role == Role.manager, User.is_active.is_(True)).order_by(User.name)))
 
 
 def check_may_decide(session: Session, *, actor: Actor, approval: Approval) -> None:

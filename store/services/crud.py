@@ -33,6 +33,7 @@ class Access(enum.Enum):
     OWNED = "owned"  # visibility by owner_id (store/permissions.py)
     WORKSPACE = "workspace"  # everyone in the workspace reads; `write_roles` write
     PARENT = "parent"  # visible and writable as its parent record is
+    RULE = "rule"  # visible by its own service's rule (`visible`); read-only here
 
 
 Hook = Callable[..., Any]
@@ -70,6 +71,9 @@ class EntitySpec(Generic[M]):
     virtual_fields: tuple[str, ...] = ()
     # For Access.OWNED: the column naming whose record it is.
     owner_field: str = "owner_id"
+    # For Access.RULE: visible(actor) -> SQL clause of the rows the actor may see (the same
+    # rule the entity's own service applies, so every door shows the same rows).
+    visible: Callable[[Actor], Any] | None = None
     # For an entity with a state machine: transition(session, actor=, id=, to=) -> record, the
     # one way its status moves (POST /<plural>/{id}/transitions).
     transition: Hook | None = None
@@ -112,6 +116,9 @@ def readable(spec: EntitySpec[M], actor: Actor) -> Select[tuple[M]]:
         parent: Any = spec_for(parent_name).model
         visible_parents = readable(spec_for(parent_name), actor).with_only_columns(parent.id)
         query = query.where(getattr(model, fk).in_(visible_parents))
+    elif spec.access is Access.RULE:
+        assert spec.visible is not None
+        query = query.where(spec.visible(actor))
     return query
 
 
@@ -135,6 +142,8 @@ def _check_write(session: Session, spec: EntitySpec[Any], actor: Actor, obj: Any
         if actor.role not in spec.write_roles and not actor.is_admin:
             roles = " or ".join(r.value for r in spec.write_roles)
             raise PermissionDenied(f"only {roles} users can change {spec.plural}", entity=spec.name)
+    elif spec.access is Access.RULE:  # written only by its own service
+        raise PermissionDenied(f"{spec.plural} cannot be changed through this interface", entity=spec.name)
     else:
         assert spec.parent is not None
         fk, parent_name = spec.parent

@@ -184,9 +184,11 @@ def admin_actor(session: Session, workspace: Workspace, surface: Surface) -> Act
     return actor_for_user(admin, surface) if admin else Actor.system(workspace.id, surface)
 
 
-# Proposals are read here; they are made and decided by the agent's approval gate.
+# Proposals are read here; they are made and decided by the agent's approval gate. Who sees one is
+# the approvals service's rule (its requester and whoever may decide it), not the team-read of
+# owned records: a proposal carries evidence (email text, a call) its requester's teammates may not read.
 approvals = register(EntitySpec(
-    name="approval", plural="approvals", model=Approval, access=Access.OWNED, owner_field="requested_by_id",
+    name="approval", plural="approvals", model=Approval, access=Access.RULE, visible=approval_policy.visible_to,
     default_sort="-created_at", creatable=False, updatable=False, deletable=False,
 ))
 
@@ -213,13 +215,6 @@ def link_slack_user(session: Session, *, user: User, slack_user_id: str) -> None
     audit.record(session, Actor.system(user.workspace_id, Surface.slack), action=AuditAction.update,
                  entity_type="user", entity_id=user.id, before={"slack_user_id": before},
                  after={"slack_user_id": slack_user_id}, note="linked to Slack by email")
-
-
-def team_managers(session: Session, *, workspace_id: uuid.UUID, team_id: uuid.UUID) -> list[User]:
-    """The active managers of a team (who decide the proposals that need a manager)."""
-    return list(session.scalars(select(User).where(
-        User.workspace_id == workspace_id, User.team_id == team_id, User.role == Role.manager,
-        User.is_active.is_(True)).order_by(User.name)))
 
 
 def find_users(session: Session, *, workspace_id: uuid.UUID, query: str) -> list[User]:

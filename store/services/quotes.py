@@ -308,8 +308,7 @@ def _submit(session: Session, actor: Actor, quote: Quote, terms: Terms) -> Appro
     return approvals.propose(
         session, actor=requester, tool=APPROVE_TOOL, args={"quote_id": str(quote.id)}, summary=summary,
         diff=diff, evidence=[], thread_id=None, tool_call_id=None,
-        approver_id=None if terms.needs_manager else (quote.owner_id or requester.user_id),
-        approver_role="manager" if terms.needs_manager else None,
+        needs_manager=terms.needs_manager, approver_id=quote.owner_id or requester.user_id,
         source_ref={"record": {"kind": "quote", "id": str(quote.id), "label": quote.number}, "submitted": True})
 
 
