@@ -1,6 +1,8 @@
 """One visibility rule for proposals (store/services/approvals.py `visible_to`), at every door that
 lists or reads them: a proposal is seen by who asked for it and who may decide it (her manager, an
-admin), never by her teammates, whatever the team-read rule of owned records says."""
+admin), never by her teammates, whatever the team-read rule of owned records says. And the audit
+log read through one service: a record's history for whoever reads the record, the whole log for
+admins only."""
 
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ from decimal import Decimal
 import pytest
 
 from agents import gate
-from store.errors import NotFound
+from store.errors import NotFound, PermissionDenied
 from store.models.enums import Surface
 from store.services import approvals as approval_service
+from store.services import history as history_service
 from tests import factories as f
-from tools import ToolContext
+from tools import TOOLS, ToolContext
 
 EVIDENCE = "Ines wrote: the board cut our budget, keep it quiet until Friday"
 
@@ -98,3 +101,36 @@ def test_crm_chat_inbox_shows_a_teammate_nothing_and_the_manager_the_proposal(se
     assert "nothing waits for your decision" in inbox(w.raj) and approval.summary not in inbox(w.raj)
     shown = inbox(w.dana)
     assert "1 proposal(s) wait for your decision" in shown and approval.summary in shown and EVIDENCE in shown
+
+
+def test_why_is_it_here_answers_the_rep_with_the_evidence_and_a_teammate_without(session, w, deal) -> None:
+    approval = propose(session, w.priya, deal)
+    gate.decide(session, actor=f.actor(w.priya), approval_id=approval.id, kind="approve")
+    session.commit()
+
+    def why(user) -> str:  # type: ignore[no-untyped-def]
+        ctx = ToolContext(actor=f.actor(user, Surface.agent), session=session)
+        tool = TOOLS["record_history"]
+        return str(tool.run(ctx, tool.parse({"kind": "deal", "id": str(deal.id), "field": "stage_id"})))
+
+    mine = why(w.priya)
+    assert "stage_id: Qualification -> Negotiation" in mine
+    assert "approved by Priya Raman" in mine and EVIDENCE in mine
+    assert EVIDENCE in why(w.dana)  # her manager may decide her proposals: he reads them
+    teammate = why(w.raj)  # Raj reads Priya's deal (team read), not her proposal's evidence
+    assert "stage_id: Qualification -> Negotiation" in teammate
+    assert "made from a proposal you cannot see" in teammate and EVIDENCE not in teammate
+    with pytest.raises(NotFound):
+        why(w.eve)
+
+
+def test_the_whole_audit_log_is_for_admins_at_every_door(session, http, w, deal) -> None:
+    for user in (w.priya, w.dana):
+        with pytest.raises(PermissionDenied, match="only admins"):
+            history_service.workspace_log(session, actor=f.actor(user))
+        r = f.api(session, http, user).get("/audit-log")
+        assert r.status_code == 403 and "history" in r.json()["message"]
+    entries = f.api(session, http, w.admin).get("/audit-log", params={"entity_type": "deal"}).json()
+    assert [e["entity_id"] for e in entries] == [str(deal.id)]
+    assert [e.entity_id for e in history_service.of_record(session, actor=f.actor(w.raj), entity="deal",
+                                                           id=deal.id)] == [deal.id]

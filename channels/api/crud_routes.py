@@ -6,17 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, create_model
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels.api.deps import get_actor, get_session
 from store import schemas
 from store.actor import Actor
-from store.errors import PermissionDenied
-from store.models import AuditLog
-from store.models.enums import Role
 from store.normalize import INT64_MAX
 from store.services import crud
+from store.services import history as history_service
 from store.services.crud import EntitySpec
 from store.settings import get_settings
 
@@ -122,10 +119,7 @@ def entity_router(spec: EntitySpec[Any]) -> APIRouter:
                 summary=f"Who changed this {spec.name}, when, through which door, before -> after")
     def history(id: uuid.UUID, session: Session = Depends(get_session),
                 actor: Actor = Depends(get_actor)) -> Any:
-        crud.get(session, spec, actor=actor, id=id)
-        rows = session.scalars(select(AuditLog).where(
-            AuditLog.workspace_id == actor.workspace_id, AuditLog.entity_type == spec.name,
-            AuditLog.entity_id == id).order_by(AuditLog.created_at, AuditLog.id))
+        rows = history_service.of_record(session, actor=actor, entity=spec.name, id=id)
         return [AuditEntryOut.model_validate(r) for r in rows]
 
     return router
@@ -138,16 +132,8 @@ def audit_router() -> APIRouter:
     def audit_log(entity_type: str | None = None, actor_id: uuid.UUID | None = None,
                   limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=INT64_MAX),
                   session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
-        if actor.role != Role.admin:
-            raise PermissionDenied("only admins read the whole audit log; "
-                                   "anyone can read GET /api/v1/<entity>/<id>/history of what they can see")
-        query = select(AuditLog).where(AuditLog.workspace_id == actor.workspace_id)
-        if entity_type:
-            query = query.where(AuditLog.entity_type == entity_type)
-        if actor_id:
-            query = query.where(AuditLog.actor_id == actor_id)
-        rows = session.scalars(query.order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
-                               .limit(limit).offset(offset))
+        rows = history_service.workspace_log(session, actor=actor, entity_type=entity_type, actor_id=actor_id,
+                                             limit=limit, offset=offset)
         return [AuditEntryOut.model_validate(r) for r in rows]
 
     return router
