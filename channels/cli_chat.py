@@ -304,7 +304,7 @@ def chat_cmd(user: Annotated[str, typer.Option("--user", help="Email of the user
     from agents.models import describe_model
     from store.db import unit_of_work
     from store.errors import CRMError
-    from store.services.org import actor_for_user, get_workspace, user_by_email
+    from store.services.org import acting_as, get_workspace, user_by_email
     from store.settings import get_settings
 
     console = Console()
@@ -314,11 +314,8 @@ def chat_cmd(user: Annotated[str, typer.Option("--user", help="Email of the user
             ws = get_workspace(session, slug=slug)
             if ws is None:
                 raise typer.BadParameter(f"no workspace '{slug}'; run `crm setup` first", param_hint="--workspace")
-            person = user_by_email(session, workspace_id=ws.id, email=user)
-            if not person.is_active:
-                raise typer.BadParameter(f"{user} is deactivated", param_hint="--user")
-            actor = actor_for_user(person, Surface.cli)
-            name = person.name
+            actor = acting_as(session, workspace_id=ws.id, email=user, surface=Surface.cli)
+            name = user_by_email(session, workspace_id=ws.id, email=user).name
     except CRMError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {escape(exc.message)}")
         raise typer.Exit(1) from exc

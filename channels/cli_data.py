@@ -35,10 +35,10 @@ AsOpt = Annotated[str | None, typer.Option("--as", help="Act as this user (email
 
 
 def _actor(session: Any, ws: Any, as_email: str | None) -> Any:
-    from store.services.org import actor_for_user, admin_actor, user_by_email
+    from store.services.org import acting_as, admin_actor
 
     if as_email:
-        return actor_for_user(user_by_email(session, workspace_id=ws.id, email=as_email), Surface.cli)
+        return acting_as(session, workspace_id=ws.id, email=as_email, surface=Surface.cli)
     return admin_actor(session, ws, Surface.cli)
 
 

@@ -31,13 +31,13 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _user_actor(session: Any, ws: Any, email: str) -> Any:
-    from store.errors import NotFound
-    from store.services.org import actor_for_user, user_by_email
+    from store.errors import CRMError
+    from store.services.org import acting_as
 
     try:
-        return actor_for_user(user_by_email(session, workspace_id=ws.id, email=email), Surface.cli)
-    except NotFound as exc:
-        _fail(str(exc))
+        return acting_as(session, workspace_id=ws.id, email=email, surface=Surface.cli)
+    except CRMError as exc:
+        _fail(exc.message)
 
 
 def _queue() -> Any:

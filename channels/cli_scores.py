@@ -78,14 +78,14 @@ def deals_cmd(user: Annotated[str, typer.Option("--user", help="Whose view: the 
     from store.db import unit_of_work
     from store.errors import CRMError
     from store.models.enums import Surface
-    from store.services.org import actor_for_user, user_by_email
+    from store.services.org import acting_as
     from tools.base import ToolContext
     from tools.scores import WinProbabilityArgs, win_probability
 
     with unit_of_work(readonly=True) as session:
         ws = _workspace(session, workspace)
         try:
-            actor = actor_for_user(user_by_email(session, workspace_id=ws.id, email=user), Surface.cli)
+            actor = acting_as(session, workspace_id=ws.id, email=user, surface=Surface.cli)
             args = WinProbabilityArgs(deal_id=deal) if deal else WinProbabilityArgs(limit=25)  # type: ignore[arg-type]
             typer.echo(win_probability.run(ToolContext(actor=actor, session=session), args))
         except CRMError as exc:

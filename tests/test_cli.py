@@ -75,3 +75,22 @@ def test_setup_loads_demo_once_and_prints_tokens(cli_env) -> None:
     with TestClient(create_app()) as client:
         deals = client.get("/api/v1/deals", headers={"Authorization": f"Bearer {priya_token}"})
         assert deals.status_code == 200 and deals.json()["total"] > 10
+
+
+def test_a_deactivated_user_acts_through_no_cli_door(cli_env) -> None:
+    from sqlalchemy import select
+
+    from store.db import unit_of_work
+    from store.models import User
+
+    crm("setup", "--no-demo")
+    crm("user", "add", "sam@acme.example", "--name", "Sam", "--role", "admin")
+    crm("user", "add", "priya@acme.example", "--name", "Priya Raman", "--team", "West")
+    with unit_of_work() as session:  # she left; her records stay hers
+        session.scalar(select(User).where(User.email == "priya@acme.example")).is_active = False
+    for args in (["export", "contacts", "--as", "priya@acme.example"], ["chat", "--user", "priya@acme.example"],
+                 ["win-probability", "deals", "--user", "priya@acme.example"]):
+        result = runner.invoke(app, args, input="/quit\n")
+        assert result.exit_code == 1, (args, result.output)
+        assert "priya@acme.example is deactivated" in result.output, args
+    crm("export", "contacts")  # the admin still can

@@ -148,6 +148,20 @@ def actor_for_user(user: User, surface: Surface) -> Actor:
                  team_id=user.team_id, surface=surface, timezone=user.timezone)
 
 
+def check_active(user: User) -> None:
+    """A deactivated user acts through no door (their records keep them as owner)."""
+    if not user.is_active:
+        raise Unauthorized(f"user {user.email} is deactivated; an admin reactivates it with "
+                           f"PATCH /api/v1/users/{user.id} {{\"is_active\": true}}")
+
+
+def acting_as(session: Session, *, workspace_id: uuid.UUID, email: str, surface: Surface) -> Actor:
+    """The actor for a door that names its user by email (the CLI's --as and --user)."""
+    user = user_by_email(session, workspace_id=workspace_id, email=email)
+    check_active(user)
+    return actor_for_user(user, surface)
+
+
 def authenticate(session: Session, *, token: str, surface: Surface = Surface.api) -> Actor:
     """The acting user for a bearer token, or Unauthorized saying what to fix."""
     if not token.startswith(TOKEN_PREFIX):
@@ -159,8 +173,7 @@ def authenticate(session: Session, *, token: str, surface: Surface = Surface.api
     if row is None or row[0].revoked_at is not None:
         raise Unauthorized("unknown or revoked token; create one with `crm token create --user EMAIL`")
     api_token, user = row
-    if not user.is_active:
-        raise Unauthorized(f"user {user.email} is deactivated")
+    check_active(user)
     now = utcnow()
     # Stamped at most once a minute: a write on every read request would contend for
     # SQLite's single write lock for nothing.
