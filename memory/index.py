@@ -6,9 +6,9 @@ registered embedding function of memory/embeddings.py so any later process reope
 
 Visibility (DESIGN.md: "vector search filters by the same visibility rules as SQL"):
 
-- the owners a caller may read are computed with one SQL query exactly as
-  `store.permissions.owner_readable` (admin: all; others: themselves, their team's members,
-  and unowned records, stored as owner_id "");
+- the owners a caller may read come from the store's own rule (`store.permissions.readable_owner_ids`,
+  the values of `owner_readable`: admin: all; others: themselves, their team's members, and
+  unowned records, stored as owner_id "");
 - every hit's source record (email / note / call recording) is then re-checked against SQL
   with `store.services.crud.readable`, so chunk metadata that went stale (an owner changed
   since indexing, a record deleted) can never show a record the caller may not read. Only
@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from memory.chunking import Chunk, Source, call_chunks, email_chunks, note_chunks, note_title
 from memory.embeddings import EmbeddingUnavailable, embedding_function
+from store import permissions
 from store.actor import Actor
 from store.models import (
     Activity,
@@ -141,17 +142,9 @@ def parse_chunk_id(chunk_id: str) -> tuple[str, uuid.UUID] | None:
 
 def readable_owner_ids(session: Session, actor: Actor) -> list[str] | None:
     """The owner_id values (as stored in chunk metadata) the actor may read; None: all (admin).
-    One SQL query; mirrors store.permissions.owner_readable ("" is an unowned record)."""
-    if actor.is_admin:
-        return None
-    owners = {""}
-    if actor.user_id is not None:
-        owners.add(str(actor.user_id))
-    if actor.team_id is not None:
-        rows = session.scalars(select(User.id).where(User.workspace_id == actor.workspace_id,
-                                                     User.team_id == actor.team_id))
-        owners.update(str(r) for r in rows)
-    return sorted(owners)
+    The store's rule (store.permissions), with "" for an unowned record."""
+    owners = permissions.readable_owner_ids(session, actor)
+    return None if owners is None else sorted({""} | {str(o) for o in owners})
 
 
 def readable_sources(session: Session, actor: Actor, wanted: dict[str, set[uuid.UUID]]) -> set[tuple[str, uuid.UUID]]:

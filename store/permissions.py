@@ -38,6 +38,17 @@ def owner_readable(actor: Actor, owner_col: Any) -> ColumnElement[bool]:
     return or_(*clauses)
 
 
+def readable_owner_ids(session: Any, actor: Actor) -> set[uuid.UUID] | None:
+    """`owner_readable` as values, for a filter outside SQL (the vector index): the owners whose
+    records the actor reads besides unowned ones; None for every owner (an admin)."""
+    if actor.is_admin:
+        return None
+    owners = {actor.user_id} if actor.user_id is not None else set()
+    if actor.team_id is not None:
+        owners.update(session.scalars(team_member_ids(actor)))
+    return owners
+
+
 def can_write_owner(session: Any, actor: Actor, owner_id: uuid.UUID | None) -> bool:
     if actor.is_admin or owner_id is None or owner_id == actor.user_id:
         return True
