@@ -50,11 +50,16 @@ def errors_path(file: Path) -> Path:
 def _write_errors(path: Path, report: Any) -> None:
     # UTF-8 with a BOM so Excel shows accents; the importer reads it back as it is (the
     # two error columns are ignored), so fixing the rows and importing this file works.
+    # Cells are neutralized as an export's are (this file is opened in a spreadsheet), each
+    # value as the import read it, so importing this file reads what the first one did.
+    from store.import_formats import cell_value, neutralize
+
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["import_line", "import_error", *report.columns])
         for e in report.errors:
-            writer.writerow([e.line, e.reason, *(e.values.get(c, "") for c in report.columns)])
+            writer.writerow([e.line, neutralize(e.reason),
+                             *(neutralize(cell_value(e.values.get(c, ""))) for c in report.columns)])
 
 
 def import_cmd(entity: EntityArg, file: Annotated[Path, typer.Argument(help="The CSV file (UTF-8 or Windows-1252; "

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from store.actor import Actor
 from store.errors import ValidationFailed
+from store.import_formats import neutralize
 from store.models import Company, Contact, DealContact, Pipeline, Stage, User
 from store.services import crud
 
@@ -86,7 +87,9 @@ def export_csv(session: Session, *, actor: Actor, entity: str, out: TextIO,
             if entity == "deals":
                 row["stage"], row["pipeline"] = stages.get(obj.stage_id, ""), pipelines.get(obj.pipeline_id, "")
                 row["contact_emails"] = "; ".join(people.get(obj.id, []))
-            writer.writerow(row)
+            # A spreadsheet would run a cell starting with =, +, -, @ (a name, a phone number):
+            # each is written with a leading ', which `crm import` takes off again.
+            writer.writerow({c: neutralize(v) for c, v in row.items()})
         written += len(page)
         last_id = page[-1].id
 

@@ -221,6 +221,37 @@ def parse_integer(raw: str | None, *, column: str) -> int | None:
     return int(amount)
 
 
+# --- formula cells -----------------------------------------------------------------------
+
+# A spreadsheet reads a cell starting with one of these as a formula (=HYPERLINK(...) that
+# leaks the row, +cmd|...): OWASP's list. Tab and CR too, which some spreadsheets skip first.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like(text: str) -> bool:
+    """A formula character first, once any leading 's are skipped ('=1 is ours for =1)."""
+    return text.lstrip("'").startswith(FORMULA_START)
+
+
+def neutralize(text: str) -> str:
+    """A cell a spreadsheet shows as text: one more leading ' before a formula character.
+    `cell_value` takes exactly that one ' off again, so '+351 912 345 678' round-trips
+    (and so does a value that itself starts with ' before a formula character)."""
+    return "'" + text if _formula_like(text) else text
+
+
+def cell_value(raw: str) -> str:
+    """A cell's value: surrounding white space trimmed, and the one ' of a neutralized cell
+    (ours, or Excel's) taken off. It never exposes a formula: leading white space stays when
+    trimming it would put a formula character first (tab =1+1 is not made =1+1)."""
+    text = raw.rstrip()
+    if not text.lstrip().startswith(FORMULA_START):
+        text = text.lstrip()
+    if text.startswith("'") and _formula_like(text[1:]):
+        text = text[1:]
+    return text
+
+
 # --- reading the file -------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from store.import_formats import (
     PLAIN_FIELDS,
     STAGE_ALIASES,
     Source,
+    cell_value,
     compact,
     parse_amount,
     parse_choice,
@@ -158,9 +159,10 @@ class _Run:
     def fields(self, values: list[str]) -> dict[str, str]:
         """Our field -> the row's value (the first non-empty one when several columns map to it)."""
         out: dict[str, str] = {}
-        for fld, value in zip(self.columns, values, strict=False):
+        for fld, raw in zip(self.columns, values, strict=False):
+            value = cell_value(raw)
             if fld and value.strip() and fld not in out:
-                out[fld] = value.strip()
+                out[fld] = value
         return out
 
     def reason(self, exc: Exception) -> str:
