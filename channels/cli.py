@@ -5,17 +5,32 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
+from typer.core import TyperGroup
 
+from store.errors import CRMError
 from store.models.enums import Role, Surface
 
+
+class _Commands(TyperGroup):
+    """The root command group: a domain error that no command handled (the store's schema is not
+    ready, say: "run `crm setup`") ends any command with its message, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CRMError as exc:
+            _fail(exc.message)
+
+
 app = typer.Typer(help="Agent CRM: the conversational CRM. Every subcommand has --help.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, cls=_Commands)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
@@ -246,6 +261,47 @@ def token_create(user: Annotated[str, typer.Option("--user", help="The user's em
     except CRMError as exc:
         _fail(exc.message)
     typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(user: Annotated[str | None, typer.Option("--user", help="Only this user's tokens (email).")] = None,
+               workspace: WorkspaceOpt = None) -> None:
+    """List API tokens, newest first: prefix, id, user, name, created, last used, and revoked if it is."""
+    from store.db import unit_of_work
+    from store.services.org import admin_actor, list_tokens, user_by_email
+
+    def when(moment) -> str:  # type: ignore[no-untyped-def]
+        return f"{moment:%Y-%m-%d %H:%M}" if moment else "never"
+
+    with unit_of_work(readonly=True) as session:
+        ws = _workspace(session, workspace)
+        user_id = user_by_email(session, workspace_id=ws.id, email=user).id if user else None
+        # Plain lines, never wrapped: an id or prefix split over two lines cannot be pasted.
+        lines = [f"{token.prefix}...  {token.id}  {owner.email}  {token.name or '-'}  created {when(token.created_at)}"
+                 f"  last used {when(token.last_used_at)}" + (f"  REVOKED {when(token.revoked_at)}"
+                                                                if token.revoked_at else "")
+                 for token, owner in list_tokens(session, actor=admin_actor(session, ws, Surface.cli),
+                                                 user_id=user_id)]
+    for line in lines or ["no tokens" + (f" for {user}" if user else "")]:
+        typer.echo(line)
+
+
+@token_app.command("revoke")
+def token_revoke(token: Annotated[str, typer.Argument(help="The token's id, the prefix `crm token list` shows "
+                                                           "(crm_...), or the whole token.", show_default=False)],
+                 workspace: WorkspaceOpt = None) -> None:
+    """Revoke an API token: every request with it gets 401 from now on (it cannot be restored)."""
+    from store.db import unit_of_work
+    from store.models import User
+    from store.services.org import admin_actor, revoke_token
+
+    with unit_of_work() as session:
+        ws = _workspace(session, workspace)
+        row = revoke_token(session, actor=admin_actor(session, ws, Surface.cli), ref=token)
+        owner = session.get(User, row.user_id)
+        said = (f"revoked {row.prefix}... ({row.name or 'no name'}) of {owner.email if owner else '?'} at "
+                f"{row.revoked_at:%Y-%m-%d %H:%M} UTC")
+    typer.echo(said)
 
 
 from channels.cli_data import export_cmd, import_cmd  # noqa: E402  (defined there, registered here)

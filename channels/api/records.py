@@ -1,6 +1,7 @@
-"""Routes that are not plain CRUD: who am I, the workspace, search, timelines."""
+"""Routes that are not plain CRUD: who am I, the workspace, search, timelines, API tokens."""
 
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -94,3 +95,38 @@ def _timeline_route(kind: str, plural: str) -> None:
 
 for _kind, _plural in (("contact", "contacts"), ("company", "companies"), ("deal", "deals")):
     _timeline_route(_kind, _plural)
+
+
+class TokenOut(BaseModel):
+    id: uuid.UUID
+    prefix: str = Field(description="The token's first characters, to tell tokens apart (the token itself is "
+                                    "shown once, when it is created).")
+    name: str
+    user_id: uuid.UUID
+    user_email: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _token_out(token: Any, user: User) -> TokenOut:
+    return TokenOut(id=token.id, prefix=token.prefix, name=token.name, user_id=user.id, user_email=user.email,
+                    created_at=token.created_at, last_used_at=token.last_used_at, revoked_at=token.revoked_at)
+
+
+@router.get("/tokens", response_model=list[TokenOut], tags=["tokens"],
+            summary="API tokens: your own (an admin: everyone's in the workspace), newest first")
+def list_tokens(user_id: uuid.UUID | None = Query(None, description="Only this user's tokens."),
+                session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
+    return [_token_out(t, u) for t, u in org_service.list_tokens(session, actor=actor, user_id=user_id)]
+
+
+@router.post("/tokens/{token}/revoke", response_model=TokenOut, tags=["tokens"],
+             summary="Revoke a token (yours; an admin: anyone's): every request with it gets 401 from now on",
+             description="`token` is the token's id or the prefix the list shows. Revoking a revoked token "
+                         "changes nothing. Another user's token is 404 unless you are an admin.")
+def revoke_token(token: str, session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
+    row = org_service.revoke_token(session, actor=actor, ref=token)
+    out = _token_out(row, session.get(User, row.user_id))  # type: ignore[arg-type]
+    session.commit()
+    return out

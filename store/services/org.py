@@ -23,6 +23,7 @@ from store.services.crud import Access, EntitySpec, register
 from store.types import utcnow
 
 TOKEN_PREFIX = "crm_"
+SHOWN = 10  # characters of a token kept (and listed) to tell tokens apart: "crm_" and 6 more
 
 
 def _prepare_user(session: Session, actor: Actor, values: dict[str, Any], existing: Any) -> dict[str, Any]:
@@ -134,12 +135,62 @@ def create_token(session: Session, *, user: User, name: str = "", actor: Actor |
     """A new bearer token for `user`; only its hash is stored, the token is returned once."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(workspace_id=user.workspace_id, user_id=user.id, name=name,
-                   token_hash=_hash(token), prefix=token[:10], created_at=utcnow())
+                   token_hash=_hash(token), prefix=token[:SHOWN], created_at=utcnow())
     session.add(row)
     session.flush()
     audit.record(session, actor or Actor.system(user.workspace_id), action=AuditAction.create,
                  entity_type="api_token", entity_id=row.id,
                  after={"user_id": str(user.id), "name": name, "prefix": row.prefix})
+    return token
+
+
+def list_tokens(session: Session, *, actor: Actor, user_id: uuid.UUID | None = None) -> list[tuple[ApiToken, User]]:
+    """The tokens the actor may manage (their own; an admin's: everyone's in the workspace), newest first."""
+    query = (select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+             .where(ApiToken.workspace_id == actor.workspace_id).order_by(ApiToken.created_at.desc()))
+    if not actor.is_admin:
+        query = query.where(ApiToken.user_id == actor.user_id)
+    if user_id is not None:
+        query = query.where(ApiToken.user_id == user_id)
+    return [(token, user) for token, user in session.execute(query).all()]
+
+
+def find_token(session: Session, *, actor: Actor, ref: str) -> ApiToken:
+    """One token the actor may manage, by id, by the prefix `crm token list` shows, or by the whole token.
+    Another user's token is not found for a non-admin (its existence is not revealed)."""
+    ref = ref.strip()
+    query = select(ApiToken).where(ApiToken.workspace_id == actor.workspace_id)
+    if not actor.is_admin:
+        query = query.where(ApiToken.user_id == actor.user_id)
+    try:
+        query = query.where(ApiToken.id == uuid.UUID(ref))
+    except ValueError:
+        if not ref.startswith(TOKEN_PREFIX) or len(ref) < len(TOKEN_PREFIX) + 3:
+            raise ValidationFailed(f"'{ref}' is not a token id or prefix: give the id or the prefix that "
+                                   "`crm token list` shows (crm_...)", field="token") from None
+        is_whole = len(ref) > 16  # longer than any listed prefix: the token itself
+        query = query.where(ApiToken.token_hash == _hash(ref) if is_whole
+                            else ApiToken.prefix.startswith(ref[:SHOWN], autoescape=True))
+    found = list(session.scalars(query.limit(10)))
+    if not found:
+        raise NotFound(f"no token '{ref}' that you may manage; list them with `crm token list` "
+                       "(GET /api/v1/tokens)")
+    if len(found) > 1:
+        ids = ", ".join(f"{t.id} ({t.prefix}..., {t.name or 'no name'})" for t in found)
+        raise Conflict(f"'{ref}' matches several tokens: {ids}; give the id")
+    return found[0]
+
+
+def revoke_token(session: Session, *, actor: Actor, ref: str) -> ApiToken:
+    """Revoke a token (see `find_token`): every request with it is refused from now on. A user revokes
+    their own; an admin anyone's in the workspace. Revoking it again changes nothing."""
+    token = find_token(session, actor=actor, ref=ref)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.flush()
+        audit.record(session, actor, action=AuditAction.update, entity_type="api_token", entity_id=token.id,
+                     before={"revoked_at": None}, after={"revoked_at": token.revoked_at.isoformat()},
+                     note="revoked")
     return token
 
 
@@ -245,3 +296,4 @@ def find_users(session: Session, *, workspace_id: uuid.UUID, query: str) -> list
         if found:
             return found
     return []
+
