@@ -84,7 +84,14 @@ def get_engine() -> Engine:
 
 @lru_cache(maxsize=1)
 def get_sessionmaker() -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+    """Sessions on the configured database, once its schema is checked to be this code's: a store
+    never migrated says "run `crm setup`" here (SchemaNotReady), at the first unit of work of any
+    command or server, rather than "no such table" from some query."""
+    from store.migrate import require_current
+
+    engine = get_engine()
+    require_current(engine)
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 READONLY = "crm_readonly"

@@ -48,3 +48,11 @@ class Conflict(CRMError):
 class ValidationFailed(CRMError):
     status_code = 422
     code = "validation_error"
+
+
+class SchemaNotReady(CRMError):
+    """The database's schema is missing or at another revision than the code's; the message says
+    what to run (`crm setup`, `crm migrate`)."""
+
+    status_code = 503
+    code = "schema_not_ready"

@@ -1,21 +1,28 @@
-"""Schema migrations (Alembic), callable from the CLI, the tests and the run command."""
+"""Schema migrations (Alembic), callable from the CLI, the tests and the run command; and the
+check that a database's schema is the one this code expects."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
+
+from store.errors import SchemaNotReady
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    # ConfigParser interpolates '%': a URL-encoded password or option must be escaped.
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    if engine is not None:
+        # ConfigParser interpolates '%': a URL-encoded password or option must be escaped.
+        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return cfg
 
 
@@ -38,3 +45,32 @@ def current(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+@lru_cache(maxsize=1)
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())  # the migration files, read once per process
+
+
+def require_current(engine: Engine) -> None:
+    """SchemaNotReady saying what to run, unless the database's schema is the one this code
+    expects: never migrated (`crm setup`), behind (`crm migrate`), or ahead of this code."""
+    revision = current(engine)
+    scripts = _scripts()
+    heads = scripts.get_heads()
+    if revision in heads:
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    if revision is None:
+        raise SchemaNotReady(f"the database {where} has no CRM tables yet: run `crm setup` (it creates them and "
+                             "the workspace)", revision=None)
+    try:
+        known = scripts.get_revision(revision) is not None
+    except CommandError:
+        known = False
+    if known:
+        raise SchemaNotReady(f"the database {where} is at schema revision {revision}, this version needs "
+                             f"{', '.join(heads)}: run `crm migrate`", revision=revision)
+    raise SchemaNotReady(f"the database {where} is at schema revision {revision}, which this version does not "
+                         "know (a newer version migrated it?): run that version of `crm`, or restore a backup",
+                         revision=revision)
