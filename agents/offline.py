@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 HELP = ("I can't answer open questions without a language model; I can log calls, meetings and notes, "
         "move deals (stage, amount, close date, next step), mark deals won or lost, create and complete "
         "tasks, add contacts, look up contacts, companies and deals, show your tasks, pipeline and "
-        "forecast (yours, your team's or a named colleague's), say what changed in the forecast since a date "
+        "forecast (yours, your team's, a named team's or a named colleague's), say what changed in the "
+        "forecast since a date "
         "(\"why did the forecast drop?\"), give a deal's learned win probability and the deals at risk, "
         "win rate, deal size, sales cycle, stage conversion, days in stage, stale deals and activity counts, "
         "chart the pipeline (by stage or by rep), the forecast, win rate, stage conversion, days in stage and "
@@ -445,19 +446,39 @@ def _people_at(turn: Turn, company_id: str) -> list[Ref]:
 # --- 7-8. pipeline and forecast ---------------------------------------------------------------------
 
 
-POSSESSIVE_RE = re.compile(r"\b(?P<who>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)(?:'s|’s)(?!\w)")
-FOR_PERSON_RE = re.compile(r"\b(?:for|of|by)\s+(?P<who>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b")
+NOT_NAMES = p.STOPWORDS | set(p.MONTHS) | set(p.WEEKDAYS) | {"q1", "q2", "q3", "q4", "how", "what", "whats", "show"}
 
 
 def _rep(turn: Turn, text: str) -> str | None:
-    """A colleague the message names ("Dana's forecast", "pipeline for Priya"): their name, when it is
-    exactly one CRM user. Customers' names ("Borealis's deal") match no user and are left alone."""
-    for pattern in (POSSESSIVE_RE, FOR_PERSON_RE):
-        for found in pattern.finditer(text):
-            users = org.find_users(turn.ctx.session, workspace_id=turn.ctx.actor.workspace_id, query=found["who"])
-            if len(users) == 1:
-                return users[0].name
-    return None
+    """A colleague the message names, in any case: a full name ("Eve Sandberg's quota"), or a first
+    name as a word ("Dana's forecast", "pipeline for Priya", "how's raj tracking"), when it is exactly
+    one CRM user's; the first named wins. Customers' names ("Borealis's deal") match no user."""
+    users = org.active_users(turn.ctx.session, workspace_id=turn.ctx.actor.workspace_id)
+    low = text.lower()
+    named = [(m.start(), u.name) for u in users if (m := re.search(rf"(?<!\w){re.escape(u.name.lower())}(?!\w)", low))]
+    first_names: dict[str, list[str]] = {}
+    for u in users:
+        first_names.setdefault(u.name.lower().split(" ", 1)[0], []).append(u.name)
+    for m in re.finditer(r"[a-z][a-z'’-]*", low):
+        word = re.sub(r"(?:'s|’s)$", "", m.group(0))
+        if word not in NOT_NAMES and len(first_names.get(word, [])) == 1:
+            named.append((m.start(), first_names[word][0]))
+    return min(named)[1] if named else None
+
+
+def _team(turn: Turn, text: str) -> str | None:
+    """A team the message names ("the EMEA team's pipeline", "how is west tracking"): its name, when
+    exactly one team's name is in it as a word."""
+    teams = org.find_teams(turn.ctx.session, workspace_id=turn.ctx.actor.workspace_id, query="")
+    found = [t.name for t in teams if re.search(rf"(?<!\w){re.escape(t.name)}(?:'s|’s)?(?!\w)", text, re.I)]
+    return found[0] if len(found) == 1 else None
+
+
+def _whose(turn: Turn, text: str) -> dict[str, str | None]:
+    """The scope arguments a message gives: a named person, else a named team, else mine/team/all.
+    A name the user may not see is passed on: the tool answers why it shows nothing for it."""
+    rep = _rep(turn, text)
+    return {"scope": p.find_scope(text), "rep": rep, "team": None if rep else _team(turn, text)}
 
 
 def forecast(turn: Turn, m: re.Match[str]) -> Reply | None:
@@ -465,12 +486,11 @@ def forecast(turn: Turn, m: re.Match[str]) -> Reply | None:
     if period == "":
         return ("Without a language model I can forecast this month, next month, this quarter or next quarter "
                 "only. Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
-    return [("forecast_summary", _args(period=period or "this_quarter", scope=p.find_scope(turn.text),
-                                       rep=_rep(turn, turn.text)))]
+    return [("forecast_summary", _args(period=period or "this_quarter", **_whose(turn, turn.text)))]
 
 
 def pipeline(turn: Turn, m: re.Match[str]) -> Reply | None:
-    return [("pipeline_summary", _args(scope=p.find_scope(turn.text), rep=_rep(turn, turn.text)))]
+    return [("pipeline_summary", _args(**_whose(turn, turn.text)))]
 
 
 WIN_PROB_RE = (r"\b(?:win(?:ning)?\s+(?:probability|probabilities|chances?|odds|likelihood)|chances?\s+(?:of|to)\s+"
@@ -481,14 +501,13 @@ WIN_PROB_TARGET = re.compile(r"\b(?:of|for|on)\s+(?:winning\s+)?(?:the\s+)?(?P<n
 def win_probability(turn: Turn, m: re.Match[str]) -> Reply | None:
     """"what's the win probability of Borealis?", "which of our deals are at risk?", "Priya's win odds"."""
     text = turn.text
-    rep = _rep(turn, text)
-    scope = p.find_scope(text)
+    whose = _whose(turn, text)
     target = WIN_PROB_TARGET.search(text[m.end():]) or WIN_PROB_TARGET.search(text)
     name = target["name"] if target else ""
-    if not rep and name and not re.search(r"\b(?:my|our|the\s+team'?s?|team|all|everyone'?s?|deals|pipeline)\b",
-                                          name, re.I):
+    if not whose["rep"] and not whose["team"] and name and not re.search(
+            r"\b(?:my|our|the\s+team'?s?|team|all|everyone'?s?|deals|pipeline)\b", name, re.I):
         return [("win_probability", {"deal_id": turn.deal(p.tidy(name)).id})]
-    return [("win_probability", _args(scope=scope, rep=rep))]
+    return [("win_probability", _args(**whose))]
 
 
 CHANGE_WORDS = re.compile(r"\b(?:forecast|commit|best[\s-]?case|pipeline|pipe|bookings|deals|numbers?)\b", re.I)
@@ -513,8 +532,8 @@ def forecast_changes(turn: Turn, m: re.Match[str]) -> Reply | None:
         # "which deals slipped this month": since the period began
         bounds = pipeline_service.month_bounds if period == "this_month" else pipeline_service.quarter_bounds
         since = bounds(turn.today)[0]
-    return [("forecast_changes", _args(period=period or "this_quarter", scope=p.find_scope(rest),
-                                       rep=_rep(turn, text), since=since.isoformat() if since else None))]
+    return [("forecast_changes", _args(period=period or "this_quarter", **(_whose(turn, text) | {
+        "scope": p.find_scope(rest)}), since=since.isoformat() if since else None))]
 
 
 def _since(when: str, today: date) -> date | None:
@@ -540,6 +559,7 @@ def _since(when: str, today: date) -> date | None:
         day -= timedelta(days=7)
     return day
 
+SHOW_ME = re.compile(r"\b(?:show|give|send|get|make|draw)\s+(?:me|us)\b", re.I)
 BY_OWNER = re.compile(r"\b(?:by|per|for\s+each|each)\s+(?:rep|owner|person|seller|sales\s*person|account\s+exec"
                       r"|ae|member|user)s?\b", re.I)
 
@@ -548,18 +568,19 @@ def chart(turn: Turn, m: re.Match[str]) -> Reply | None:
     """Chart requests ("chart the team pipeline by rep", "graph the forecast next quarter", "chart the
     forecast by rep") go to the chart tool; analytics charts ("win rate by source") are `analytics`'."""
     text = turn.text
-    # "show me a chart of the team pipeline" asks about the team, not about "me".
-    scope = p.find_scope(re.sub(r"\b(?:show|give|send|get|make|draw)\s+(?:me|us)\b", " ", text, flags=re.I))
+    # "show me a chart of the team pipeline" asks about the team, not about "me"; "chart Lena's
+    # pipeline" about Lena, and "the EMEA team's" about that team.
+    whose = _whose(turn, text) | {"scope": p.find_scope(SHOW_ME.sub(" ", text))}
     if re.search(r"\b(?:forecast|commit|best[\s-]?case)\b", text, re.I):
         what = "forecast_by_rep" if BY_OWNER.search(text) else "forecast_by_category"
         period = p.find_period(text, turn.today)
         if period == "":
             return ("Without a language model I can chart the forecast for this month, next month, this quarter or "
                     "next quarter only. Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
-        return [("chart", _args(what=what, period=period or "this_quarter", scope=scope))]
+        return [("chart", _args(what=what, period=period or "this_quarter", **whose))]
     if re.search(r"\b(?:pipeline|pipe|deals)\b", text, re.I):
         what = "pipeline_by_owner" if BY_OWNER.search(text) else "pipeline_by_stage"
-        return [("chart", _args(what=what, scope=scope))]
+        return [("chart", _args(what=what, **whose))]
     return None
 
 
@@ -589,7 +610,7 @@ def analytics(turn: Turn, m: re.Match[str]) -> Reply | None:
     charted = re.search(r"\b(?:chart|charts|graph|graphs|plot|visuali[sz]e)\b", text, re.I)
     metric = next(name for pattern, name in ANALYTICS if pattern.search(text))
     period = next((name for pattern, name in ANALYTICS_PERIOD if re.search(pattern, text, re.I)), "this_quarter")
-    args: dict[str, Any] = {"metric": metric, "period": period, "scope": p.find_scope(text), "rep": _rep(turn, text)}
+    args: dict[str, Any] = {"metric": metric, "period": period, **_whose(turn, text)}
     if metric == "win_rate" and (by := re.search(r"\bby\s+(source|owner|rep|seller)s?\b", text, re.I)):
         args["by"] = "source" if by.group(1).lower() == "source" else "owner"
     if metric == "stale_deals" and (days := re.search(r"\b(\d{1,3})\s*(?:days|d)\b", text, re.I)):
@@ -599,8 +620,7 @@ def analytics(turn: Turn, m: re.Match[str]) -> Reply | None:
             return ("I can chart win rate, stage conversion, days in stage and activity counts (and the pipeline "
                     f"and forecast); ask for the {metric.replace('_', ' ')} without \"chart\" for the numbers.")
         # "show me a chart of the team's win rate" asks about the team, not about "me" (as `chart`).
-        args["scope"] = p.find_scope(re.sub(r"\b(?:show|give|send|get|make|draw)\s+(?:me|us)\b", " ", text,
-                                            flags=re.I))
+        args["scope"] = p.find_scope(SHOW_ME.sub(" ", text))
         return [("chart", _args(what=args.pop("metric"), **args))]
     return [("pipeline_analytics", _args(**args))]
 

@@ -242,7 +242,7 @@ def test_the_tool_gives_the_numbers_and_the_deals(sales: Sales) -> None:
     ids = sales.ids
     out = sales.run(sales.w.dana, metric="win_rate", period="last_quarter", by="source")
     lines = out.splitlines()
-    assert lines[:4] == ["Win rate, last quarter (2026-07-01 to 2026-09-30), scope team: "
+    assert lines[:4] == [f"Win rate, last quarter (2026-07-01 to 2026-09-30), scope {sales.w.west.name} team: "
                          "80% (4 won, 1 lost of 5 closed)",
                          "- inbound: 50% (1 won, 1 lost)", "- referral: 100% (2 won, 0 lost)",
                          "- (no source): 100% (1 won, 0 lost)"]
@@ -263,11 +263,12 @@ def test_the_tool_gives_the_numbers_and_the_deals(sales: Sales) -> None:
             in days.splitlines())
     stale = sales.run(sales.w.dana, metric="stale_deals")
     assert stale.splitlines() == [
-        "Stale deals, scope team: 2 open deals with no activity for 14+ days:",
+        f"Stale deals, scope {sales.w.west.name} team: 2 open deals with no activity for 14+ days:",
         f"- Golf (Priya Raman, Qualification, 5,000 USD): 30 days since created, no activity (id={ids['Golf']})",
         f"- India (Priya Raman, Demo, 7,000 USD): 14 days since last activity (id={ids['India']})"]
     acts = sales.run(sales.w.priya, metric="activity_counts", period="last_quarter")
-    assert acts.splitlines() == ["Activity counts, last quarter (2026-07-01 to 2026-09-30), scope mine: 4 activities",
+    assert acts.splitlines() == ["Activity counts, last quarter (2026-07-01 to 2026-09-30), scope Priya Raman: "
+                                 "4 activities",
                                  "- Priya Raman: 4 (2 call, 1 email, 1 meeting)"]
     with pytest.raises(ValidationFailed, match="a custom period needs both start and end dates"):  # told to the model
         sales.run(sales.w.dana, metric="win_rate", start="2026-07-01")

@@ -112,7 +112,7 @@ def test_forecast_chart_has_the_forecast_summary_numbers(sales: Sales, who: str,
 def test_forecast_chart_counts_the_quarter_as_the_summary_says(sales: Sales) -> None:
     out = sales.run(sales.w.dana, "chart", what="forecast_by_category")
     assert out.text.splitlines()[:6] == [
-        "Forecast this quarter (2026-10-01 to 2026-12-31), scope team:",
+        f"Forecast this quarter (2026-10-01 to 2026-12-31), scope {sales.w.west.name} team:",
         "- closed won: 25,000 USD (1 deals)", "- commit: 48,000 USD", "- best case: 120,000 USD",
         "- pipeline: 350,000 USD", "- weighted open: 221,600 USD (3 open deals)"]  # 20%, 60%, 40% stages
     assert out.files[0]["title"] == f"Forecast Q4 2026 · {sales.w.west.name} team · 1 Oct – 31 Dec 2026"

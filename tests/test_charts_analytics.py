@@ -42,13 +42,13 @@ def run(h: History, who: Any, tool: str, **args: Any) -> Any:
 
 def drawn(h: History, who: Any, **args: Any) -> Measures:
     """What the chart tool draws for these arguments (its bars, before rendering)."""
-    from tools.charts import ChartArgs, _analytics, _scope_label
+    from tools.charts import ChartArgs, _analytics
     from tools.scope import resolve_scope
 
     c = ctx(h, who)
     parsed = ChartArgs.model_validate(args)
-    scope = resolve_scope(c, parsed.scope, parsed.rep)
-    _lines, measures = _analytics(c, parsed, scope, _scope_label(c, scope))
+    answered = resolve_scope(c, parsed.scope, parsed.rep, parsed.team)
+    _lines, measures = _analytics(c, parsed, answered.scope, answered.label)
     assert measures is not None
     return measures
 
@@ -152,7 +152,8 @@ def test_a_rep_sees_only_their_own_and_a_named_rep_only_theirs(hist: History) ->
 
 def test_a_custom_period_and_this_year(hist: History) -> None:
     out, text = same_text(hist, hist.w.dana, "win_rate", start="2026-08-01", end="2026-08-31", by="source")
-    assert text.startswith("Win rate, 2026-08-01 to 2026-08-31, scope team: 50% (1 won, 1 lost of 2 closed)")
+    assert text.startswith(f"Win rate, 2026-08-01 to 2026-08-31, scope {hist.w.west.name} team: 50% (1 won, 1 lost "
+                           "of 2 closed)")
     assert out.files[0]["title"] == f"Win rate by source · {hist.w.west.name} team · 1 Aug – 31 Aug 2026"
     bars = drawn(hist, hist.w.dana, what="win_rate", start=date(2026, 8, 1), end=date(2026, 8, 31), by="source")
     assert bars.groups == ["inbound"] and bars.series[0].values == [0.5]
@@ -197,7 +198,7 @@ def test_the_forecast_by_rep_has_each_reps_forecast_summary_numbers(hist: Histor
     _, data = png_of(out)
     assert data[:8] == PNG_MAGIC and _png_size(data) == (900, 500)
     lines = out.text.splitlines()
-    assert lines[0] == "Forecast by rep 2026-01-01 to 2026-12-31, scope team:"
+    assert lines[0] == f"Forecast by rep 2026-01-01 to 2026-12-31, scope {hist.w.west.name} team:"
     assert out.files[0]["title"] == f"Forecast by rep · {hist.w.west.name} team · 1 Jan – 31 Dec 2026"
     for rep, line in (("Priya", lines[1]), ("Raj", lines[2])):
         summary = run(hist, hist.w.dana, "forecast_summary", rep=rep, **period).splitlines()

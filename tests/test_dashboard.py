@@ -111,7 +111,8 @@ def amounts(raw: dict[str, str]) -> dict[str, Decimal]:
 
 def pipeline_text(data: dict[str, Any]) -> str:
     """pipeline_summary's answer, from the dashboard's numbers."""
-    lines = [f"Open pipeline ({data['scope']}):"]
+    lines = [data["not_shown"]] if data["not_shown"] else []
+    lines += [f"Open pipeline ({data['scope_label']}):"]
     lines += [f"- {s['stage']}: {s['deals']} deals, {money(amounts(s['amount']))} "
               f"(weighted {money(amounts(s['weighted']))})" for s in data["pipeline"]["stages"]]
     return "\n".join([*lines, f"Total: {data['pipeline']['total_deals']} open deals."])
@@ -137,10 +138,11 @@ def forecast_text(fc: dict[str, Any]) -> str:
 def stale_text(data: dict[str, Any]) -> str:
     """pipeline_analytics(stale_deals)'s answer, from the dashboard's numbers."""
     s = data["stale"]
-    head = f"Stale deals, scope {data['scope']}: {s['total']} open deals with no activity for {s['days']}+ days"
+    head = f"Stale deals, scope {data['scope_label']}: {s['total']} open deals with no activity for {s['days']}+ days"
+    lines = [data["not_shown"]] if data["not_shown"] else []
     if not s["deals"]:
-        return head + "."
-    lines = [head + (f" (oldest {len(s['deals'])} shown):" if s["total"] > len(s["deals"]) else ":")]
+        return "\n".join([*lines, head + "."])
+    lines += [head + (f" (oldest {len(s['deals'])} shown):" if s["total"] > len(s["deals"]) else ":")]
     lines += [f"- {d['name']} ({d['owner']}, {d['stage']}, {Decimal(d['amount'] or 0):,.0f} {d['currency']}): "
               f"{d['days']} days since {'last activity' if d['last_activity'] else 'created, no activity'} "
               f"(id={d['id']})" for d in s["deals"]]
@@ -215,15 +217,17 @@ def test_the_team_dashboard_has_the_known_numbers(session, http, sales: Sales) -
 def test_the_dashboard_says_what_the_chat_says(session, http, sales: Sales, who: str, params: dict[str, str]) -> None:
     user = getattr(sales.w, who)
     data = dashboard(session, http, user, **params)
-    scope = data["scope"]
+    label, not_shown = data["scope_label"], [data["not_shown"]] if data["not_shown"] else []
     args = {"scope": params["scope"]} if "scope" in params else {}
     told = sales.tool(user, "pipeline_summary", **args)
-    assert pipeline_text(data) == told if data["pipeline"]["stages"] else told == f"No open deals in scope '{scope}'."
+    assert pipeline_text(data) == told if data["pipeline"]["stages"] else told == "\n".join(
+        [*not_shown, f"No open deals in scope {label}."])
     period = params.get("period", "this_quarter")
-    head, _, told = sales.tool(user, "forecast_summary", period=period, **args).partition("\n")
-    assert forecast_text(data["forecast"]) == told
+    said = sales.tool(user, "forecast_summary", period=period, **args).split("\n")
+    head, told = said[len(not_shown)], "\n".join(said[len(not_shown) + 1:])
+    assert said[:len(not_shown)] == not_shown and forecast_text(data["forecast"]) == told
     p = data["period"]
-    assert f"{p['start']} to {p['end']}" in head and f"scope {scope}" in head
+    assert f"{p['start']} to {p['end']}" in head and f"scope {label}" in head
     assert (date.fromisoformat(p["start"]), date.fromisoformat(p["end"])) == resolve_period(
         sales.ctx(user), period, None, None)[:2]
     assert stale_text(data) == sales.tool(user, "pipeline_analytics", metric="stale_deals", days=30, **args)
@@ -283,6 +287,8 @@ def test_a_manager_sees_the_team_not_the_other_team(session, http, sales: Sales)
 def test_a_rep_asking_for_all_sees_only_what_they_can_read(session, http, sales: Sales) -> None:
     data = dashboard(session, http, sales.w.priya, scope="all")
     assert data["scope"] == "all" and data["scope_label"] == "All deals you can see"
+    assert data["not_shown"] == (f"Not shown: other teams' deals (only admins see every team's numbers). Shown: the "
+                                 f"deals you can read: the {sales.w.west.name} team's and unassigned ones.")
     assert "Eastwind" not in json.dumps(data) and "Eve East" not in json.dumps(data)
     assert data["pipeline"]["total_deals"] == 5  # the West team's open deals, which reps may read
     assert {r["owner"] for r in data["forecast_by_rep"]} == {"Priya Raman", "Raj Patel"}
@@ -295,7 +301,7 @@ def test_a_rep_asking_for_all_sees_only_what_they_can_read(session, http, sales:
 
 def test_an_admin_sees_every_team(session, http, sales: Sales) -> None:
     data = dashboard(session, http, sales.w.admin)
-    assert data["scope"] == "all" and data["scope_label"] == "All teams"
+    assert data["scope"] == "all" and data["scope_label"] == "All teams" and data["not_shown"] is None
     assert [r["owner"] for r in data["forecast_by_rep"]] == ["Eve East", "Priya Raman", "Raj Patel"]
     assert data["forecast"]["commit"] == {"USD": "150000.00"}  # Borealis + Eastwind
     assert data["forecast"]["quota"] == "1449000.00"

@@ -251,7 +251,7 @@ def test_the_deltas_reconcile_with_the_totals_on_a_random_history(sales: Sales) 
 def test_the_tool_lists_totals_then_now_and_the_deals_that_moved(sales: Sales) -> None:
     out = sales.run(sales.w.dana, since="2026-11-16")
     lines = out.splitlines()
-    assert lines[0] == ("Forecast this quarter (2026-10-01 to 2026-12-31), scope team: "
+    assert lines[0] == (f"Forecast this quarter (2026-10-01 to 2026-12-31), scope {sales.w.west.name} team: "
                         "changes since 2026-11-16 (then -> now)")
     assert "- closed won: 0 -> 25,000 USD" in lines
     assert "- commit: 127,000 USD -> 80,000 USD" in lines

@@ -244,6 +244,10 @@ PHRASINGS: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
     ("chances of winning the Nordlys deal", [("win_probability", {"deal_id": "$nordlys_deal"})]),
     ("which of my deals are at risk?", [("win_probability", {"scope": "mine"})]),
     ("win odds for Raj's deals", [("win_probability", {"rep": "Raj Patel"})]),
+    # names in any case, in a chart too ("chart Lena's pipeline" once charted the rep's own)
+    ("what's eve's pipeline?", [("pipeline_summary", {"rep": "Eve East"})]),
+    ("chart Raj's pipeline by stage", [("chart", {"what": "pipeline_by_stage", "rep": "Raj Patel"})]),
+    ("how is eve east doing against quota?", [("forecast_summary", {"period": "this_quarter", "rep": "Eve East"})]),
     # 9. brief me
     ("brief me for my 10:00 with Borealis", [("brief", {"kind": "company", "id": "$borealis"})]),
     ("brief me on the Borealis deal", [("brief", {"kind": "deal", "id": "$deal"})]),

@@ -156,7 +156,7 @@ def test_the_tool_explains_and_says_when_there_is_no_model(session: Any, history
     one = tool.run(_ctx(session, w.priya), tool.parse({"deal_id": str(ids["Quiet"])}))
     assert "Quiet" in one and "its stage alone says 60%" in one and "Top reasons:" in one and "activit" in one
     listing = tool.run(_ctx(session, w.dana), tool.parse({}))
-    assert "scope team: 2 deals" in listing and "Active: learned" in listing and "Eve's" not in listing
+    assert f"scope {w.west.name} team: 2 deals" in listing and "Active: learned" in listing and "Eve's" not in listing
     assert "At risk" in listing and "Quiet" in listing.split("At risk")[1]
     named = tool.run(_ctx(session, w.dana), tool.parse({"rep": "Priya"}))
     assert "scope Priya Raman: 2 deals" in named
@@ -227,7 +227,7 @@ def test_named_rep_scope_and_custom_periods_in_the_forecast(session: Any) -> Non
     unknown = _say("forecast_summary", session, w.dana, rep="Zed")
     assert unknown.startswith("Error:") and "nobody called 'Zed'" in unknown
     year = tool.run(_ctx(session, w.dana), tool.parse({"period": "this_year"}))
-    assert year.startswith("Forecast this year (2026-01-01 to 2026-12-31), scope team:")
+    assert year.startswith(f"Forecast this year (2026-01-01 to 2026-12-31), scope {w.west.name} team:")
 
 
 def test_logistic_model_recovers_known_weights_and_explains_exactly() -> None:
@@ -276,5 +276,5 @@ def test_a_named_manager_means_their_team(session: Any) -> None:
     text = _say("forecast_summary", session, w.admin, rep="Dana", period="this_month")
     assert "scope Dana Manager's team:" in text and "- commit: 50,000 USD" in text and "E1" not in text
     assert _say("forecast_summary", session, w.dana, rep="Dana", period="this_month") == _say(
-        "forecast_summary", session, w.dana, scope="team", period="this_month").replace("scope team", "scope Dana "
-                                                                                     "Manager's team")
+        "forecast_summary", session, w.dana, scope="team", period="this_month").replace(
+        f"scope {w.west.name} team", "scope Dana Manager's team")

@@ -18,14 +18,25 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from store import files
-from store.models import Team, User, Workspace
+from store.models import Workspace
 from store.services import analytics as analytics_service
 from store.services import dashboard as dashboard_service
 from store.services import pipeline as pipeline_service
 from store.settings import get_settings
 from tools.base import ToolContext, ToolOutput, read_tool
 from tools.read import AnalyticsArgs, ForecastArgs, forecast_summary, money, pipeline_analytics
-from tools.scope import END_HELP, REP_HELP, SCOPE_HELP, START_HELP, Period, ScopeName, resolve_period, resolve_scope
+from tools.scope import (
+    END_HELP,
+    REP_HELP,
+    SCOPE_HELP,
+    START_HELP,
+    TEAM_HELP,
+    Period,
+    ScopeName,
+    resolve_period,
+    resolve_scope,
+    with_heading,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -57,6 +68,7 @@ class ChartArgs(BaseModel):
                     "days per stage; activity_counts: activities per rep.")
     scope: ScopeName | None = Field(None, description=SCOPE_HELP)
     rep: str | None = Field(None, description=REP_HELP)
+    team: str | None = Field(None, description=TEAM_HELP)
     period: Period = Field("this_quarter", description="The forecast's or the analytics' period (the open pipeline "
                                                        "is as of today).")
     start: date | None = Field(None, description=START_HELP)
@@ -112,8 +124,8 @@ def chart(ctx: ToolContext, args: ChartArgs) -> ToolOutput | str:
     when the user asks for a chart, graph or plot. Returns the charted numbers (for analytics, exactly
     pipeline_analytics' answer): answer with them and say the chart is attached; never describe an
     image you did not get."""
-    scope = resolve_scope(ctx, args.scope, args.rep)
-    who = _scope_label(ctx, scope)
+    answered = resolve_scope(ctx, args.scope, args.rep, args.team)
+    scope, who = answered.scope, answered.label
     drawing: Bars | Measures | None
     if args.what in ANALYTICS:
         lines, drawing = _analytics(ctx, args, scope, who)
@@ -124,13 +136,16 @@ def chart(ctx: ToolContext, args: ChartArgs) -> ToolOutput | str:
     else:
         lines, drawing = _pipeline(ctx, scope, who, by_owner=args.what == "pipeline_by_owner")
     if drawing is None:
-        return "\n".join(lines)
+        return with_heading(answered, lines)
+    if answered.refused:  # said on the image too: it travels without the text
+        note = f"Not shown: {answered.refused}."
+        drawing.note = f"{note} {drawing.note}".strip()
     png = render(drawing) if isinstance(drawing, Bars) else render_measures(drawing)
     path = files.keep(get_settings().files_dir / "charts", png, suffix=".png").resolve()
     name = args.what + (f"_by_{args.by}" if args.what == "win_rate" and args.by else "")
     filename = f"{name.replace('_', '-')}-{ctx.today.isoformat()}.png"
     lines.append(f"Chart attached: {drawing.title}")
-    return ToolOutput(text="\n".join(lines), files=[{"path": str(path), "filename": filename,
+    return ToolOutput(text=with_heading(answered, lines), files=[{"path": str(path), "filename": filename,
                                                      "title": drawing.title, "mimetype": "image/png"}])
 
 
@@ -141,13 +156,13 @@ def _pipeline(ctx: ToolContext, scope: pipeline_service.Scope, who: str,
     if by_owner:
         rows = pipeline_service.pipeline_by_owner(session, actor=actor, scope=scope)
         names = [r.owner for r in rows]
-        head = f"Open pipeline by rep ({scope}):"
+        head = f"Open pipeline by rep ({who}):"
     else:
         rows = pipeline_service.pipeline_by_stage(session, actor=actor, scope=scope)
         names = [r.stage for r in rows]
-        head = f"Open pipeline ({scope}):"
+        head = f"Open pipeline ({who}):"
     if not rows:
-        return [f"No open deals in scope '{scope}': nothing to chart."], None
+        return [f"No open deals in scope {who}: nothing to chart."], None
     lines = [head] + [f"- {name}: {r.deals} deals, {money(r.amount)} (weighted {money(r.weighted)})"
                       for name, r in zip(names, rows, strict=True)]
     lines.append(f"Total: {sum(r.deals for r in rows)} open deals.")
@@ -172,7 +187,7 @@ def _forecast(ctx: ToolContext, args: ChartArgs, scope: pipeline_service.Scope,
     start, end, _label = resolve_period(ctx, args.period, args.start, args.end)
     fc = pipeline_service.forecast(ctx.session, actor=ctx.actor, scope=scope, start=start, end=end)
     summary = str(forecast_summary.run(ctx, ForecastArgs(period=args.period, start=args.start, end=args.end,
-                                                         scope=args.scope, rep=args.rep)))
+                                                         scope=args.scope, rep=args.rep, team=args.team)))
     if not fc.open_deals and not fc.won_deals:
         return [summary, "No deals close in this period: nothing to chart."], None
     buckets = {f"Closed won\n{_deals(fc.won_deals)}": fc.closed_won, "Commit": fc.commit, "Best case": fc.best_case,
@@ -195,7 +210,7 @@ def _forecast_by_rep(ctx: ToolContext, args: ChartArgs, scope: pipeline_service.
     """The forecast per owner (the dashboard's numbers): closed won, commit, best case and pipeline stacked."""
     start, end, label = resolve_period(ctx, args.period, args.start, args.end)
     reps = dashboard_service.forecast_by_owner(ctx.session, actor=ctx.actor, scope=scope, start=start, end=end)
-    head = f"Forecast by rep {label}, scope {scope}"
+    head = f"Forecast by rep {label}, scope {who}"
     if not any(r.open_deals or r.won_deals for r in reps):
         return [f"{head}: no deals close in this period, nothing to chart."], None
     lines = [f"{head}:"]
@@ -240,7 +255,8 @@ def _analytics(ctx: ToolContext, args: ChartArgs, scope: pipeline_service.Scope,
     results as bars."""
     by = args.by if args.what == "win_rate" else None
     text = str(pipeline_analytics.run(ctx, AnalyticsArgs(metric=args.what, period=args.period, start=args.start,
-                                                         end=args.end, scope=args.scope, rep=args.rep, by=by)))
+                                                         end=args.end, scope=args.scope, rep=args.rep,
+                                                         team=args.team, by=by)))
     start, end, _label = resolve_period(ctx, args.period, args.start, args.end)
     kw: dict[str, Any] = {"actor": ctx.actor, "scope": scope, "tz": ctx.tz, "start": start, "end": end}
     session = ctx.session
@@ -344,20 +360,6 @@ def _period_title(args: ChartArgs, start: date, end: date) -> str | None:
 
 def _span(start: date, end: date) -> str:
     return f"{_day(start, year=start.year != end.year)} – {_day(end)}"
-
-
-def _scope_label(ctx: ToolContext, scope: pipeline_service.Scope) -> str:
-    if isinstance(scope, pipeline_service.Rep):
-        return scope.name
-    me = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
-    if scope == "mine" and me is not None:
-        return me.name
-    if scope == "team" and ctx.actor.team_id is not None:
-        team = ctx.session.get(Team, ctx.actor.team_id)
-        return f"{team.name} team" if team else "Team"
-    if scope == "team" and me is not None and not ctx.actor.is_admin:
-        return me.name  # no team: the team is just them
-    return "All teams" if ctx.actor.is_admin else "All deals you can see"
 
 
 # --- drawing ----------------------------------------------------------------------------------

@@ -20,7 +20,18 @@ from store.services import pipeline as pipeline_service
 from store.services import search as search_service
 from store.services import timeline as timeline_service
 from tools.base import ToolContext, as_uuid, read_tool
-from tools.scope import END_HELP, REP_HELP, SCOPE_HELP, START_HELP, Period, ScopeName, resolve_period, resolve_scope
+from tools.scope import (
+    END_HELP,
+    REP_HELP,
+    SCOPE_HELP,
+    START_HELP,
+    TEAM_HELP,
+    Period,
+    ScopeName,
+    resolve_period,
+    resolve_scope,
+    with_heading,
+)
 
 Kind = Literal["contact", "company", "deal"]
 
@@ -122,21 +133,22 @@ def list_my_tasks(ctx: ToolContext, args: TasksArgs) -> str:
 class PipelineArgs(BaseModel):
     scope: ScopeName | None = Field(None, description=SCOPE_HELP)
     rep: str | None = Field(None, description=REP_HELP)
+    team: str | None = Field(None, description=TEAM_HELP)
 
 
 @read_tool(PipelineArgs)
 def pipeline_summary(ctx: ToolContext, args: PipelineArgs) -> str:
     """The open pipeline by stage: number of deals, total amount and probability-weighted amount."""
-    scope = resolve_scope(ctx, args.scope, args.rep)
-    lines = pipeline_service.pipeline_by_stage(ctx.session, actor=ctx.actor, scope=scope)
+    answered = resolve_scope(ctx, args.scope, args.rep, args.team)
+    lines = pipeline_service.pipeline_by_stage(ctx.session, actor=ctx.actor, scope=answered.scope)
     if not lines:
-        return f"No open deals in scope '{scope}'."
-    out = [f"Open pipeline ({scope}):"]
+        return with_heading(answered, [f"No open deals in scope {answered.label}."])
+    out = [f"Open pipeline ({answered.label}):"]
     for line in lines:
         out.append(f"- {line.stage}: {line.deals} deals, {money(line.amount)} (weighted {money(line.weighted)})")
     total = sum(line.deals for line in lines)
     out.append(f"Total: {total} open deals.")
-    return "\n".join(out)
+    return with_heading(answered, out)
 
 
 class ForecastArgs(BaseModel):
@@ -145,16 +157,17 @@ class ForecastArgs(BaseModel):
     end: date | None = Field(None, description=END_HELP)
     scope: ScopeName | None = Field(None, description=SCOPE_HELP)
     rep: str | None = Field(None, description=REP_HELP)
+    team: str | None = Field(None, description=TEAM_HELP)
 
 
 @read_tool(ForecastArgs)
 def forecast_summary(ctx: ToolContext, args: ForecastArgs) -> str:
     """The forecast for a period (a month, quarter or year; or start and end dates): commit, best case,
     pipeline, weighted and closed-won, quota attainment, with the largest deals counted."""
-    scope = resolve_scope(ctx, args.scope, args.rep)
+    answered = resolve_scope(ctx, args.scope, args.rep, args.team)
     start, end, label = resolve_period(ctx, args.period, args.start, args.end)
-    fc = pipeline_service.forecast(ctx.session, actor=ctx.actor, scope=scope, start=start, end=end)
-    out = [f"Forecast {label}, scope {scope}:",
+    fc = pipeline_service.forecast(ctx.session, actor=ctx.actor, scope=answered.scope, start=start, end=end)
+    out = [f"Forecast {label}, scope {answered.label}:",
            f"- closed won: {money(fc.closed_won)} ({fc.won_deals} deals)",
            f"- commit: {money(fc.commit)}", f"- best case: {money(fc.best_case)}",
            f"- pipeline: {money(fc.pipeline)}", f"- weighted open: {money(fc.weighted)} ({fc.open_deals} open deals)"]
@@ -166,7 +179,7 @@ def forecast_summary(ctx: ToolContext, args: ForecastArgs) -> str:
         out.append("Largest deals counted:")
         out += [f"  - {d['name']}: {d['amount'] or 0:,.0f} {d['currency']}, {d['stage']}, {d['forecast_category']}, "
                 f"closes {d['close_date']} (id={d['id']})" for d in fc.deals]
-    return "\n".join(out)
+    return with_heading(answered, out)
 
 
 class ForecastChangesArgs(BaseModel):
@@ -175,6 +188,7 @@ class ForecastChangesArgs(BaseModel):
     end: date | None = Field(None, description=END_HELP)
     scope: ScopeName | None = Field(None, description=SCOPE_HELP)
     rep: str | None = Field(None, description=REP_HELP)
+    team: str | None = Field(None, description=TEAM_HELP)
     since: date | None = Field(None, description="Compare with the forecast as it stood at the start of this day. "
                                                  "Default: 7 days ago.")
 
@@ -186,25 +200,25 @@ def forecast_changes(ctx: ToolContext, args: ForecastChangesArgs) -> str:
     case, pipeline, weighted) and each deal that moved, largest change first: new, won, lost, pushed out
     of or pulled into the period, stage, amount, category, owner; with the amount it added or removed
     and its id."""
-    scope = resolve_scope(ctx, args.scope, args.rep)
+    answered = resolve_scope(ctx, args.scope, args.rep, args.team)
     start, end, label = resolve_period(ctx, args.period, args.start, args.end)
     since_day = args.since or ctx.today - timedelta(days=7)
     since = datetime.combine(since_day, time.min, tzinfo=ctx.tz)
-    fc = changes_service.forecast_changes(ctx.session, actor=ctx.actor, scope=scope, start=start, end=end,
+    fc = changes_service.forecast_changes(ctx.session, actor=ctx.actor, scope=answered.scope, start=start, end=end,
                                           since=since)
-    out = [f"Forecast {label}, scope {scope}: changes since {since_day} (then -> now)"]
+    out = [f"Forecast {label}, scope {answered.label}: changes since {since_day} (then -> now)"]
     for bucket, title in (("closed_won", "closed won"), ("commit", "commit"), ("best_case", "best case"),
                           ("pipeline", "pipeline"), ("weighted", "weighted open")):
         out.append(f"- {title}: {money(getattr(fc.then, bucket))} -> {money(getattr(fc.now, bucket))}")
     out.append(f"- total counted: {money(fc.then.total)} -> {money(fc.now.total)} (net {_signed(fc.net)})")
     if not fc.deals:
         out.append("No deal in this period and scope changed since then.")
-        return "\n".join(out)
+        return with_heading(answered, out)
     out.append(f"Deals that changed ({len(fc.deals)}), largest change first:")
     for deal in fc.deals:
         out.append(f"- {deal.name} ({deal.owner}): {'; '.join(c.text for c in deal.changes)}, "
                    f"{_deal_effect(deal)} (id={deal.id})")
-    return "\n".join(out)
+    return with_heading(answered, out)
 
 
 def _signed(amounts: dict[str, Decimal]) -> str:
@@ -323,6 +337,7 @@ class AnalyticsArgs(BaseModel):
     end: date | None = Field(None, description=END_HELP)
     scope: ScopeName | None = Field(None, description=SCOPE_HELP)
     rep: str | None = Field(None, description=REP_HELP)
+    team: str | None = Field(None, description=TEAM_HELP)
     by: Literal["source", "owner"] | None = Field(None, description="win_rate only: one line per deal source or "
                                                                      "per owner.")
     days: int = Field(14, ge=1, le=365, description="stale_deals only: no activity for at least this many days.")
@@ -351,13 +366,17 @@ def pipeline_analytics(ctx: ToolContext, args: AnalyticsArgs) -> str:
     reached a later stage, were won, were lost), days_in_stage (average and median days in each stage, over
     stays that ended in the period), stale_deals (open deals with no activity for `days` days, oldest first;
     the period is ignored), activity_counts (activities per rep and type). Quote the numbers as given."""
-    scope = resolve_scope(ctx, args.scope, args.rep)
+    answered = resolve_scope(ctx, args.scope, args.rep, args.team)
+    return with_heading(answered, [_analytics_text(ctx, args, answered)])
+
+
+def _analytics_text(ctx: ToolContext, args: AnalyticsArgs, answered: pipeline_service.Answered) -> str:
     start, end, label = resolve_period(ctx, args.period, args.start, args.end)
-    kw: dict[str, Any] = {"actor": ctx.actor, "scope": scope, "tz": ctx.tz}
+    kw: dict[str, Any] = {"actor": ctx.actor, "scope": answered.scope, "tz": ctx.tz}
     session = ctx.session
     if args.metric == "stale_deals":
         stale = analytics_service.stale_deals(session, today=ctx.today, days=args.days, **kw)
-        head = f"Stale deals, scope {scope}: {stale.total} open deals with no activity for {args.days}+ days"
+        head = f"Stale deals, scope {answered.label}: {stale.total} open deals with no activity for {args.days}+ days"
         if not stale.deals:
             return head + "."
         lines = [head + (f" (oldest {len(stale.deals)} shown):" if stale.total > len(stale.deals) else ":")]
@@ -366,7 +385,7 @@ def pipeline_analytics(ctx: ToolContext, args: AnalyticsArgs) -> str:
                   for s in stale.deals]
         return "\n".join(lines)
     kw.update(start=start, end=end)
-    head = f"{args.metric.replace('_', ' ').capitalize()}, {label}, scope {scope}"
+    head = f"{args.metric.replace('_', ' ').capitalize()}, {label}, scope {answered.label}"
     if args.metric == "win_rate":
         wr = analytics_service.win_rate(session, by=args.by, **kw)
         t = wr.total

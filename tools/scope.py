@@ -1,8 +1,9 @@
 """Whose numbers and which dates: the scope and period arguments the analytic tools share.
 
-A manager asks about "Dana's forecast" or "the team", "Q3" or "March 1 to April 15". The
-model passes names and dates; this module turns them into a service scope (checked against
-what the acting user may see) and a period, or a sentence saying what to fix.
+A manager asks about "Dana's forecast", "the team" or "the EMEA team", "Q3" or "March 1 to
+April 15". The model passes names and dates; this module turns them into the scope answered
+(the services decide what the acting user may see, and what is left out when they may not see
+all they asked for) and a period, or a sentence saying what to fix.
 """
 
 from __future__ import annotations
@@ -19,25 +20,45 @@ ScopeName = Literal["mine", "team", "all"]
 SCOPE_HELP = "Whose deals: mine, my team's, or all I can see. Default: a rep's own, a manager's team."
 REP_HELP = ("One person's numbers instead: their name or email (\"Dana\", \"priya@...\"). A manager may name "
             "anyone in their team, an admin anyone; a rep only themselves.")
+TEAM_HELP = ("A named team's numbers instead: its name (\"EMEA\", \"the West team\"). Anyone may name their own "
+             "team, an admin any team; for another the tool says why not: tell the user.")
 Period = Literal["this_month", "next_month", "last_month", "this_quarter", "next_quarter", "last_quarter",
                  "this_year", "last_year"]
 START_HELP = "A custom period's first day (with end); replaces period."
 END_HELP = "A custom period's last day (with start)."
 
 
-def resolve_scope(ctx: ToolContext, scope: ScopeName | None, rep: str | None) -> pipeline_service.Scope:
-    """The scope to ask the services for. A named person wins over `scope`; nobody named: the
-    role's default (a rep's own deals, a manager's team, an admin's all)."""
+def resolve_scope(ctx: ToolContext, scope: ScopeName | None, rep: str | None,
+                  team: str | None = None) -> pipeline_service.Answered:
+    """The scope to answer for: a named person wins over a named team, which wins over `scope`;
+    nobody named: the role's default (a rep's own deals, a manager's team, an admin's all). A
+    person or team the user may not see is refused, saying why; a scope wider than they may see
+    is answered for the part they may see, saying what is left out (`with_heading`)."""
+    session, actor = ctx.session, ctx.actor
     if rep:
-        users = org.find_users(ctx.session, workspace_id=ctx.actor.workspace_id, query=rep)
+        users = org.find_users(session, workspace_id=actor.workspace_id, query=rep)
         if not users:
             raise ValidationFailed(f"nobody called '{rep}' uses the CRM; ask the user for the person's full name "
                                    "or email")
         if len(users) > 1:
             names = ", ".join(f"{u.name} ({u.email})" for u in users[:6])
             raise ValidationFailed(f"'{rep}' could be {names}; ask the user which one they mean")
-        return pipeline_service.rep_scope(ctx.session, actor=ctx.actor, user_id=users[0].id)
-    return scope or pipeline_service.default_scope(ctx.actor)
+        return pipeline_service.answer_scope(session, actor=actor, user_id=users[0].id)
+    if team:
+        teams = org.find_teams(session, workspace_id=actor.workspace_id, query=team)
+        if len(teams) != 1:
+            known = ", ".join(t.name for t in org.find_teams(session, workspace_id=actor.workspace_id, query=""))
+            what = f"'{team}' could be {', '.join(t.name for t in teams)}" if teams else f"there is no team '{team}'"
+            raise ValidationFailed(f"{what}; the teams are {known or 'none yet'}: ask the user which one they mean")
+        return pipeline_service.answer_scope(session, actor=actor, team_id=teams[0].id)
+    return pipeline_service.answer_scope(session, actor=actor, scope=scope)
+
+
+def with_heading(answered: pipeline_service.Answered, lines: list[str]) -> str:
+    """A tool's answer, starting with what was not shown when the scope was narrowed."""
+    heading = answered.heading()
+    said = not heading or (bool(lines) and lines[0].startswith(heading))  # a chart quoting a summary's answer
+    return "\n".join(lines if said else [heading, *lines])
 
 
 def resolve_period(ctx: ToolContext, period: str, start: date | None, end: date | None) -> tuple[date, date, str]:

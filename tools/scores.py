@@ -12,7 +12,18 @@ from pydantic import BaseModel, Field
 from store.services import winprob
 from tools.base import ToolContext, read_tool
 from tools.read import money
-from tools.scope import END_HELP, REP_HELP, SCOPE_HELP, START_HELP, Period, ScopeName, resolve_period, resolve_scope
+from tools.scope import (
+    END_HELP,
+    REP_HELP,
+    SCOPE_HELP,
+    START_HELP,
+    TEAM_HELP,
+    Period,
+    ScopeName,
+    resolve_period,
+    resolve_scope,
+    with_heading,
+)
 
 NO_MODEL = ("No win-probability model has been trained for this workspace yet (an admin runs "
             "`crm win-probability train`); until then the forecast weighs deals by their stage's probability.")
@@ -26,6 +37,7 @@ class WinProbabilityArgs(BaseModel):
     end: date | None = Field(None, description=END_HELP)
     scope: ScopeName | None = Field(None, description=SCOPE_HELP)
     rep: str | None = Field(None, description=REP_HELP)
+    team: str | None = Field(None, description=TEAM_HELP)
     limit: int = Field(10, ge=1, le=50, description="Without deal_id: how many deals to list.")
 
 
@@ -50,24 +62,25 @@ def win_probability(ctx: ToolContext, args: WinProbabilityArgs) -> str:
         return "\n".join([f"{one.name} (id={one.deal_id}), {one.stage}, "
                           f"{one.amount or 0:,.0f} {one.currency}, closes {one.close_date or '-'}:",
                           *_verdict(ctx, one), f"Top reasons: {_reasons(one)}."])
-    scope = resolve_scope(ctx, args.scope, args.rep)
+    answered = resolve_scope(ctx, args.scope, args.rep, args.team)
     start = end = None
     label = "all open deals"
     if args.period is not None or args.start is not None:
         start, end, label = resolve_period(ctx, args.period or "this_quarter", args.start, args.end)
         label = f"open deals closing {label}"
-    chances = winprob.scope_chances(ctx.session, actor=ctx.actor, scope=scope, start=start, end=end, now=ctx.now)
+    chances = winprob.scope_chances(ctx.session, actor=ctx.actor, scope=answered.scope, start=start, end=end,
+                                    now=ctx.now)
     if chances is None:
         return NO_MODEL
     if not chances:
-        return f"No {label} in scope {scope}."
+        return with_heading(answered, [f"No {label} in scope {answered.label}."])
     model_w: dict[str, Decimal] = defaultdict(Decimal)
     stage_w: dict[str, Decimal] = defaultdict(Decimal)
     for c in chances:
         model_w[c.currency] += (c.amount or Decimal(0)) * Decimal(str(round(c.probability, 4)))
         stage_w[c.currency] += (c.amount or Decimal(0)) * Decimal(str(round(c.baseline, 4)))
     trusted = chances[0].trusted
-    out = [f"Win probability, {label}, scope {scope}: {len(chances)} deals.",
+    out = [f"Win probability, {label}, scope {answered.label}: {len(chances)} deals.",
            f"Weighted by the learned chance: {money(dict(model_w))}; by stage probability: {money(dict(stage_w))}.",
            "" if trusted else "Note: the learned model did not beat the stage probabilities on held-out deals, so "
                               "the forecast keeps the stage's; read the learned chance as a second opinion.",
@@ -79,7 +92,7 @@ def win_probability(ctx: ToolContext, args: WinProbabilityArgs) -> str:
     if risky:
         out.append("At risk (learned chance half the stage's or less): "
                    + ", ".join(f"{c.name} {_pct(c.probability)} vs {_pct(c.baseline)}" for c in risky[:8]) + ".")
-    return "\n".join(line for line in out if line)
+    return with_heading(answered, [line for line in out if line])
 
 
 def _verdict(ctx: ToolContext, one: winprob.DealChance) -> list[str]:

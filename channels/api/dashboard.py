@@ -24,7 +24,6 @@ from store.services import analytics as analytics_service
 from store.services import dashboard as dashboard_service
 from store.services import pipeline as pipeline_service
 from tools.base import ToolContext
-from tools.charts import _scope_label as scope_label  # the charts' title words: "West team"
 from tools.scope import resolve_period
 
 router = APIRouter(tags=["dashboard"])
@@ -107,6 +106,9 @@ class DashboardOut(BaseModel):
     as_of: date = Field(description="Today, in the user's time zone: what the periods count from.")
     scope: Literal["mine", "team", "all"]
     scope_label: str
+    not_shown: str | None = Field(None, description="When the scope asked for is wider than what you may see (a "
+                                                    "rep's or manager's `all`): what is left out and why, as the "
+                                                    "chat says it.")
     period: PeriodOut
     default_currency: str = Field(description="The workspace's currency (quotas are in it).")
     pipeline: PipelineOut
@@ -142,7 +144,8 @@ def dashboard(
     session: Session = Depends(get_session), actor: Actor = Depends(get_actor),
 ) -> Any:
     ctx = ToolContext(actor=actor, session=session)  # today and the time zone, as the chat tools see them
-    scope = scope or pipeline_service.default_scope(actor)
+    answered = pipeline_service.answer_scope(session, actor=actor, scope=scope)  # what the chat tools answer
+    scope = answered.scope  # type: ignore[assignment]
     start, end, _label = resolve_period(ctx, period, None, None)  # the chat tools' own period rule
     stages = pipeline_service.pipeline_by_stage(session, actor=actor, scope=scope)
     fc = pipeline_service.forecast(session, actor=actor, scope=scope, start=start, end=end, top=top)
@@ -151,7 +154,7 @@ def dashboard(
                                           tz=ctx.tz)
     ws = session.get(Workspace, actor.workspace_id)
     return DashboardOut(
-        as_of=ctx.today, scope=scope, scope_label=scope_label(ctx, scope),
+        as_of=ctx.today, scope=scope, scope_label=answered.label, not_shown=answered.heading() or None,
         period=PeriodOut(name=period, start=start, end=end),
         default_currency=ws.default_currency if ws else "USD",
         pipeline=PipelineOut(stages=[StageOut(stage=s.stage, deals=s.deals, amount=s.amount, weighted=s.weighted)

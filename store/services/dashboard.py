@@ -134,8 +134,8 @@ def _quota_people(session: Session, *, actor: Actor, scope: Scope) -> dict[uuid.
     counts for the scope, narrowed to the caller (a rep), their team (a manager) or anyone (an admin)."""
     query = select(User.id, User.name, User.quota).where(User.workspace_id == actor.workspace_id,
                                                          User.is_active.is_(True), User.quota.is_not(None))
-    if not isinstance(scope, str):  # one named person (pipeline.Rep)
-        query = query.where(User.id == scope.user_id)
+    if not isinstance(scope, str):  # a named person (pipeline.Rep: a manager's is their team) or team
+        query = query.where(User.id.in_(scope.owners(actor.workspace_id)))
     elif scope == "mine" or (scope == "team" and actor.team_id is None):
         query = query.where(User.id == actor.user_id)
     elif scope == "team":

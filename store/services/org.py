@@ -281,14 +281,19 @@ def link_slack_user(session: Session, *, user: User, slack_user_id: str) -> None
                  after={"slack_user_id": slack_user_id}, note="linked to Slack by email")
 
 
+def active_users(session: Session, *, workspace_id: uuid.UUID) -> list[User]:
+    """Everyone who uses the CRM in the workspace (deactivated users aside), by name."""
+    return list(session.scalars(select(User).where(User.workspace_id == workspace_id, User.is_active.is_(True))
+                                .order_by(User.name)))
+
+
 def find_users(session: Session, *, workspace_id: uuid.UUID, query: str) -> list[User]:
     """Active users a person might mean by `query`: an email, a full name, or a first or last name
     ("Dana", "dana's"). The best kind of match wins: exact email, then full name, then a name part."""
     q = query.strip().lower().removesuffix("'s").removesuffix("’s").strip()
     if not q:
         return []
-    users = list(session.scalars(select(User).where(User.workspace_id == workspace_id, User.is_active.is_(True))
-                                 .order_by(User.name)))
+    users = active_users(session, workspace_id=workspace_id)
     for match in (lambda u: u.email.lower() == q, lambda u: u.name.lower() == q,
                   lambda u: q in u.name.lower().split() or u.email.lower().split("@")[0] == q,
                   lambda u: u.name.lower().startswith(q)):
@@ -297,3 +302,14 @@ def find_users(session: Session, *, workspace_id: uuid.UUID, query: str) -> list
             return found
     return []
 
+
+def find_teams(session: Session, *, workspace_id: uuid.UUID, query: str) -> list[Team]:
+    """The teams a person might mean by `query`: "EMEA", "the EMEA team", "emea's", "West team's"
+    (an empty query: every team)."""
+    q = query.strip().lower().replace("’", "'")
+    q = q.removeprefix("the ").removesuffix("'s").removesuffix(" team").removesuffix("'s").strip()
+    teams = list(session.scalars(select(Team).where(Team.workspace_id == workspace_id).order_by(Team.name)))
+    if not q:
+        return teams
+    exact = [t for t in teams if t.name.lower() == q]
+    return exact or [t for t in teams if t.name.lower().startswith(q)]

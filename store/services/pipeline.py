@@ -1,7 +1,10 @@
 """Pipeline and forecast summaries for a caller's scope (the full analytics come later).
 
 Scope: "mine" (deals the actor owns), "team" (their team's), "all" (every deal they can
-read), or a `Rep` (one named person's: "why did Dana's forecast drop?", checked by `rep_scope`).
+read), a `Rep` (one named person's: "why did Dana's forecast drop?", checked by `rep_scope`)
+or a `TeamScope` (a named team's: "the EMEA team's pipeline", checked by `team_scope`).
+`answer_scope` turns what was asked into the scope answered and says, in words an answer can
+quote, what was asked and is not in the numbers ("all" for a rep is their team's) and why.
 Amounts are summed per currency: converting needs rates the CRM does not keep.
 """
 
@@ -18,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from store.actor import Actor
 from store.errors import PermissionDenied, ValidationFailed
-from store.models import Deal, Stage, User, Workspace
+from store.models import Deal, Stage, Team, User, Workspace
 from store.models.enums import ForecastCategory, Role, StageKind
 from store.permissions import team_member_ids
 from store.services.crud import readable, spec_for
@@ -43,7 +46,22 @@ class Rep:
         return select(User.id).where(User.workspace_id == workspace_id, User.team_id == self.team_id)
 
 
-Scope = Literal["mine", "team", "all"] | Rep
+@dataclass(frozen=True)
+class TeamScope:
+    """A named team's records ("the EMEA team's pipeline"). Build it with `team_scope`, which
+    checks the actor may see them."""
+
+    team_id: uuid.UUID
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.name} team"
+
+    def owners(self, workspace_id: uuid.UUID) -> Any:
+        return select(User.id).where(User.workspace_id == workspace_id, User.team_id == self.team_id)
+
+
+Scope = Literal["mine", "team", "all"] | Rep | TeamScope
 
 
 def rep_scope(session: Session, *, actor: Actor, user_id: uuid.UUID) -> Rep:
@@ -62,6 +80,76 @@ def rep_scope(session: Session, *, actor: Actor, user_id: uuid.UUID) -> Rep:
     raise PermissionDenied(f"you can see your own numbers only, not {user.name}'s")
 
 
+def team_scope(session: Session, *, actor: Actor, team_id: uuid.UUID) -> TeamScope:
+    """A scope of one named team's numbers: one's own team; for an admin, any team in the workspace."""
+    team = session.get(Team, team_id)
+    if team is None or team.workspace_id != actor.workspace_id:
+        raise ValidationFailed(f"no team with id {team_id}")
+    if actor.is_admin or team.id == actor.team_id:
+        return TeamScope(team.id, team.name)
+    own = session.get(Team, actor.team_id) if actor.team_id else None
+    mine = f"your own team's ({own.name})" if own else "your own"
+    raise PermissionDenied(f"you can see {mine} numbers only, not the {team.name} team's")
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The scope a question is answered for: its label (a title's words: "West team", "Priya Raman");
+    when it is narrower than what was asked, what is left out (`refused`) and why, and what the
+    numbers cover (`shown`), each in words an answer can quote."""
+
+    scope: Scope
+    label: str
+    refused: str | None = None
+    why: str | None = None
+    shown: str | None = None
+
+    def heading(self) -> str:
+        """The line an answer starts with when it was narrowed; empty when it was not."""
+        if not self.refused:
+            return ""
+        return f"Not shown: {self.refused} ({self.why}). Shown: {self.shown}."
+
+
+def answer_scope(session: Session, *, actor: Actor, scope: Scope | None = None, user_id: uuid.UUID | None = None,
+                 team_id: uuid.UUID | None = None) -> Answered:
+    """The scope to answer a question about `scope`, a named person (`user_id`) or a named team
+    (`team_id`), with its label. A person or team the actor may not see is refused (PermissionDenied
+    saying why: a rep sees their own numbers, a manager their team's). A scope wider than what they
+    may see is answered with the part they may see, saying what is left out and why: a non-admin's
+    "all" is their team's and unassigned deals; "team" without a team is one's own deals."""
+    if user_id is not None:
+        named: Scope = rep_scope(session, actor=actor, user_id=user_id)
+        return Answered(named, scope_label(session, actor=actor, scope=named))
+    if team_id is not None:
+        named = team_scope(session, actor=actor, team_id=team_id)
+        return Answered(named, scope_label(session, actor=actor, scope=named))
+    scope = scope or default_scope(actor)
+    label = scope_label(session, actor=actor, scope=scope)
+    if scope == "all" and not actor.is_admin:
+        team = session.get(Team, actor.team_id) if actor.team_id else None
+        mine = f"the {team.name} team's" if team else "your own"
+        return Answered(scope, label, "other teams' deals", "only admins see every team's numbers",
+                        f"the deals you can read: {mine} and unassigned ones")
+    if scope == "team" and actor.team_id is None and not actor.is_admin:
+        return Answered(scope, label, "a team's deals", "you are in no team", f"your own deals ({label})")
+    return Answered(scope, label)
+
+
+def scope_label(session: Session, *, actor: Actor, scope: Scope) -> str:
+    """A scope in a title's words: "Priya Raman", "West team", "Dana Whitfield's team", "EMEA team",
+    "All teams" (an admin's all), "All deals you can see" (anyone else's)."""
+    if isinstance(scope, Rep | TeamScope):
+        return str(scope)
+    me = session.get(User, actor.user_id) if actor.user_id else None
+    if (scope == "mine" or (scope == "team" and actor.team_id is None and not actor.is_admin)) and me is not None:
+        return me.name  # without a team, one's team is oneself
+    if scope == "team" and actor.team_id is not None:
+        team = session.get(Team, actor.team_id)
+        return f"{team.name} team" if team else "Team"
+    return "All teams" if actor.is_admin else "All deals you can see"
+
+
 def default_scope(actor: Actor) -> Scope:
     return {Role.rep: "mine", Role.manager: "team", Role.admin: "all"}[actor.role]  # type: ignore[return-value]
 
@@ -70,7 +158,7 @@ def owner_in_scope(actor: Actor, scope: Scope, owner_col: Any) -> ColumnElement[
     """Whose records a scope covers, for any owner column (a deal's, an activity's, a past
     owner in the deal history): mine; my team's (without a team: mine, or all for an admin);
     all; or one named person's. What the actor may read at all is filtered separately (`readable`)."""
-    if isinstance(scope, Rep):
+    if isinstance(scope, Rep | TeamScope):
         return owner_col.in_(scope.owners(actor.workspace_id))  # type: ignore[no-any-return]
     if scope == "mine":
         if actor.user_id is None:
@@ -215,7 +303,7 @@ def quota(session: Session, *, actor: Actor, scope: Scope, start: date, end: dat
     period's share of a quarter (whole months count as thirds; other spans by days)."""
     people = select(User.quota).where(User.workspace_id == actor.workspace_id, User.is_active.is_(True),
                                       User.quota.is_not(None))
-    if isinstance(scope, Rep):
+    if isinstance(scope, Rep | TeamScope):
         people = people.where(User.id.in_(scope.owners(actor.workspace_id)))
     elif scope == "mine":
         people = people.where(User.id == actor.user_id)
