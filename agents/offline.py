@@ -696,8 +696,9 @@ INTENTS: list[tuple[re.Pattern[str], Handler]] = [
     (ANALYTICS_RE, analytics),
     # 8. "chart the team pipeline by rep", "graph the forecast this quarter": before the plain answers
     (_re(r"\b(?:chart|charts|graph|graphs|plot|visuali[sz]e)\b"), chart),
-    # 8. "what's our Q4 commit?", "forecast this quarter", "show my pipeline", "team pipeline"
-    (_re(r"\b(?:forecast|commit|best[\s-]?case|bookings|quota|attainment)\b"), forecast),
+    # 8. "what's our Q4 commit?", "forecast this quarter", "how's raj tracking?", "show my pipeline"
+    (_re(r"\b(?:forecast|commit|best[\s-]?case|bookings|quota|attainment)\b|"
+         r"\bhow(?:'s|\s+is|\s+are)\b.*\b(?:tracking|pacing|on\s+track)\b"), forecast),  # "how's raj tracking?"
     (_re(r"\b(?:pipeline|pipe|deals\s+by\s+stage|open\s+deals|my\s+deals)\b"), pipeline),
     # 6. "who is Ines Duarte?", "find Borealis", "show me the Borealis deal"
     (_re(r"^(?P<verb>who\s+is|who's|whos|find|search(?:\s+for)?|look\s*up|show(?:\s+me)?|pull\s+up|open|get|"

@@ -248,6 +248,10 @@ PHRASINGS: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
     ("what's eve's pipeline?", [("pipeline_summary", {"rep": "Eve East"})]),
     ("chart Raj's pipeline by stage", [("chart", {"what": "pipeline_by_stage", "rep": "Raj Patel"})]),
     ("how is eve east doing against quota?", [("forecast_summary", {"period": "this_quarter", "rep": "Eve East"})]),
+    ("how's raj tracking for q4?", [("forecast_summary", {"period": "this_quarter", "rep": "Raj Patel"})]),
+    ("send the tracking link to Marco tomorrow",
+     [("create_task", {"title": "Send the tracking link to Marco", "due_date": "2026-11-24",
+                       "contact_id": "$marco", "deal_id": "$deal"})]),
     # 9. brief me
     ("brief me for my 10:00 with Borealis", [("brief", {"kind": "company", "id": "$borealis"})]),
     ("brief me on the Borealis deal", [("brief", {"kind": "deal", "id": "$deal"})]),
