@@ -49,8 +49,13 @@ class Demo:
 
 
 @pytest.fixture
-def demo(session: Any) -> Demo:
-    return Demo(session)
+def demo(session: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from store.settings import get_settings
+
+    monkeypatch.setenv("CRM_DATA_DIR", str(tmp_path / "data"))  # where the charts' images go
+    get_settings.cache_clear()
+    yield Demo(session)
+    get_settings.cache_clear()
 
 
 def lines_after_heading(text: str) -> str:
@@ -128,7 +133,7 @@ def chat(request: pytest.FixtureRequest, session: Any, session_factory: Any, tmp
     from store.settings import get_settings
     from tests.conftest import BACKEND, PG_URL
 
-    monkeypatch.setenv("CRM_DATA_DIR", str(tmp_path / "data"))  # the charts' files
+    monkeypatch.setenv("CRM_DATA_DIR", str(tmp_path / "data"))  # the SQLite checkpoints, then the charts
     get_settings.cache_clear()
     url = PG_URL if BACKEND == "postgres" else f"sqlite:///{tmp_path / 'crm.db'}"
     # The checkpointer first: on PostgreSQL its setup builds an index CONCURRENTLY, which waits for
@@ -145,7 +150,6 @@ def chat(request: pytest.FixtureRequest, session: Any, session_factory: Any, tmp
             return got.json()  # type: ignore[no-any-return]
 
         yield say
-    get_settings.cache_clear()
 
 
 def test_a_west_rep_is_told_she_cannot_see_the_emea_team_or_lena(chat: Any, demo: Demo) -> None:
