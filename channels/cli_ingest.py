@@ -66,13 +66,24 @@ def _follow(job_id: uuid.UUID, label: str) -> Any:
                 assert job is not None
                 status, progress, message = job.status, job.progress, job.message
             bar.update(task, completed=progress, description=f"{label}: {message}")
-            if status in (JobStatus.succeeded, JobStatus.failed):
+            if status in (JobStatus.succeeded, JobStatus.failed, JobStatus.interrupted):
                 break
             time.sleep(0.2)
     with unit_of_work() as session:
         job = session.get(Job, job_id)
         session.expunge(job)
         return job
+
+
+def _run_here(queue: Any, job_id: uuid.UUID, label: str) -> None:
+    """Follow a job this process runs, then report it. Ctrl-C stops it as a shutdown does: the job
+    is marked interrupted (not left "running") and can be retried."""
+    try:
+        job = _follow(job_id, label)
+    except KeyboardInterrupt:
+        queue.close(grace=0)
+        _fail(f"stopped; job {job_id} is interrupted: `crm jobs retry {job_id}` runs it again", 130)
+    _report(job)
 
 
 def _report(job: Any) -> None:
@@ -82,6 +93,8 @@ def _report(job: Any) -> None:
 
     if job.status == JobStatus.failed:
         _fail(f"job {job.id} failed: {job.error}\nfix the cause, then `crm jobs retry {job.id}`")
+    if job.status == JobStatus.interrupted:
+        _fail(f"job {job.id} was interrupted: {job.error}\nrun it again with `crm jobs retry {job.id}`")
     ids = job.result.get("approvals", [])
     console.print(f"[green]done[/green]: {job.result.get('message', '')} (job {job.id})")
     with unit_of_work() as session:
@@ -117,7 +130,7 @@ def ingest_email_cmd(
             continue
         console.print(f"{path.name}: {status} ({done.result.message})")
         if done.job_id and (isinstance(queue, InProcessQueue)):
-            _report(_follow(uuid.UUID(done.job_id), path.name))
+            _run_here(queue, uuid.UUID(done.job_id), path.name)
         elif done.job_id:
             console.print(f"  job {done.job_id} queued for the workers")
     if failures:
@@ -150,7 +163,7 @@ def ingest_call_cmd(
     except CRMError as exc:
         _fail(str(exc))
     if isinstance(queue, InProcessQueue):
-        _report(_follow(job_id, file.name))
+        _run_here(queue, job_id, file.name)
     else:
         console.print(f"job {job_id} queued for the workers (`crm jobs show {job_id}`)")
 
@@ -258,7 +271,7 @@ jobs_app = typer.Typer(help="Background jobs: list, show, retry.", no_args_is_he
 
 
 @jobs_app.command("list")
-def jobs_list(failed: Annotated[bool, typer.Option(help="Only failed ones.")] = False,
+def jobs_list(failed: Annotated[bool, typer.Option(help="Only failed or interrupted ones.")] = False,
               workspace: WorkspaceOpt = None) -> None:
     """The latest jobs and their state."""
     from sqlalchemy import select
@@ -272,17 +285,17 @@ def jobs_list(failed: Annotated[bool, typer.Option(help="Only failed ones.")] = 
         ws = _workspace(session, workspace)
         query = select(Job).where(Job.workspace_id == ws.id).order_by(Job.created_at.desc()).limit(30)
         if failed:
-            query = query.where(Job.status == JobStatus.failed)
+            query = query.where(Job.status.in_((JobStatus.failed, JobStatus.interrupted)))
         for job in session.scalars(query):
             extra = f" - {job.error}" if job.error else ""
-            console.print(f"{job.id}  {job.kind:<13} {job.status.value:<9} {job.progress:>4.0%} {job.message}{extra}",
+            console.print(f"{job.id}  {job.kind:<13} {job.status.value:<11} {job.progress:>4.0%} {job.message}{extra}",
                           markup=False)
 
 
 @jobs_app.command("retry")
 def jobs_retry(job_id: uuid.UUID, wait: Annotated[bool, typer.Option(help="Run it here and wait.")] = True,
                workspace: WorkspaceOpt = None) -> None:
-    """Queue a failed job again."""
+    """Queue a failed or interrupted job again."""
     from channels.cli import _workspace
     from channels.jobs import InProcessQueue
     from store.actor import Actor
@@ -299,4 +312,4 @@ def jobs_retry(job_id: uuid.UUID, wait: Annotated[bool, typer.Option(help="Run i
         _fail(str(exc))
     queue.enqueue(job_id)
     if wait and isinstance(queue, InProcessQueue):
-        _report(_follow(job_id, "retry"))
+        _run_here(queue, job_id, "retry")

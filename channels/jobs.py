@@ -1,23 +1,27 @@
-"""Running background jobs: in the app's own thread pool by default, on Celery workers at scale.
+"""Running background jobs: in the app's own worker threads by default, on Celery workers at scale.
 
 A job is a row (store/services/jobs.py) plus a handler registered here by kind. The queue
 only carries the job's id; whoever picks it up claims the row (exactly once), runs the
-handler, and records progress, the result or the error. Failed jobs stay visible and are
-retried with `POST /api/v1/jobs/{id}/retry` or `crm jobs retry ID`.
+handler, and records progress, the result or the error. Failed and interrupted jobs stay
+visible and are retried with `POST /api/v1/jobs/{id}/retry` or `crm jobs retry ID`.
 
     CRM_BROKER_URL unset        -> InProcessQueue (threads; `crm serve` runs them)
     CRM_BROKER_URL=redis://...  -> CeleryQueue (`crm worker` processes run them, on any machine
                                    that reaches the broker and the database; GPUs for whisper)
+
+A handler calls `ctx.progress()` (or `ctx.check()`) as it goes: that is where a job over its
+time budget fails and where a job whose process is stopping gives up (interrupted).
 """
 
 from __future__ import annotations
 
 import logging
+import queue as queues
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +39,10 @@ class JobFailed(Exception):
     """A handler's failure whose message is for the user (what went wrong, what to do)."""
 
 
+class JobInterrupted(Exception):
+    """The process running the job is stopping: the job ends interrupted (retryable), not failed."""
+
+
 @dataclass
 class JobContext:
     job_id: uuid.UUID
@@ -44,8 +52,24 @@ class JobContext:
     requested_by_id: uuid.UUID | None
     sessions: sessionmaker[Session]
     settings: Settings
+    attempt: int = 0
+    stopping: threading.Event | None = None
+    deadline: float | None = None  # time.monotonic() past which check() fails the job
+    over_budget: str = ""
+
+    def time_limit(self, seconds: float, message: str) -> None:
+        """From now on, `check()` fails the job with `message` once `seconds` have passed."""
+        self.deadline, self.over_budget = time.monotonic() + seconds, message
+
+    def check(self) -> None:
+        """Raise if the job must stop: its process is stopping, or it ran past its time limit."""
+        if self.stopping is not None and self.stopping.is_set():
+            raise JobInterrupted("the process running it stopped before it finished")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise JobFailed(self.over_budget)
 
     def progress(self, fraction: float, message: str | None = None) -> None:
+        self.check()
         with unit_of_work(self.sessions) as session:
             job_service.report(session, self.job_id, progress=fraction, message=message)
 
@@ -63,31 +87,39 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 
 def run_job(job_id: uuid.UUID, *, sessions: sessionmaker[Session] | None = None,
-            settings: Settings | None = None) -> Job | None:
+            settings: Settings | None = None, stopping: threading.Event | None = None) -> Job | None:
     """Claim and run one job. Returns the finished row, or None if it was not there to claim."""
     sessions = sessions or get_sessionmaker()
     settings = settings or get_settings()
     load_handlers()
+    if stopping is not None and stopping.is_set():
+        return None  # left queued: the next start runs it
     with unit_of_work(sessions) as session:
         job = job_service.claim(session, job_id)
         if job is None:
             return None
         ctx = JobContext(job_id=job.id, workspace_id=job.workspace_id, kind=job.kind, payload=dict(job.payload),
-                         requested_by_id=job.requested_by_id, sessions=sessions, settings=settings)
+                         requested_by_id=job.requested_by_id, sessions=sessions, settings=settings,
+                         attempt=job.attempts, stopping=stopping)
     fn = HANDLERS.get(ctx.kind)
     try:
         if fn is None:
             raise JobFailed(f"no handler for job kind {ctx.kind!r} in this process")
         result = fn(ctx)
+    except JobInterrupted as exc:
+        with unit_of_work(sessions) as session:
+            job_service.interrupt(session, job_ids=[job_id], attempt=ctx.attempt, reason=f"interrupted: {exc}; "
+                                  "retry it")
     except JobFailed as exc:
-        _fail(sessions, job_id, str(exc))
+        _fail(sessions, ctx, str(exc))
     except Exception as exc:  # noqa: BLE001  (any failure is recorded on the job, never lost)
         log.exception("job %s (%s) failed", job_id, ctx.kind)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        _fail(sessions, job_id, f"unexpected error: {detail}")
+        _fail(sessions, ctx, f"unexpected error: {detail}")
     else:
         with unit_of_work(sessions) as session:
-            job_service.succeed(session, job_id, result, message=str(result.get("message", "done")))
+            job_service.succeed(session, job_id, result, message=str(result.get("message", "done")),
+                                attempt=ctx.attempt)
     with unit_of_work(sessions) as session:
         finished = session.get(Job, job_id)
     from channels import notify
@@ -96,9 +128,9 @@ def run_job(job_id: uuid.UUID, *, sessions: sessionmaker[Session] | None = None,
     return finished
 
 
-def _fail(sessions: sessionmaker[Session], job_id: uuid.UUID, error: str) -> None:
+def _fail(sessions: sessionmaker[Session], ctx: JobContext, error: str) -> None:
     with unit_of_work(sessions) as session:
-        job_service.fail(session, job_id, error)
+        job_service.fail(session, ctx.job_id, error, attempt=ctx.attempt)
 
 
 class Queue(Protocol):
@@ -108,47 +140,84 @@ class Queue(Protocol):
 
 
 class InProcessQueue:
-    """A thread pool in this process. Jobs left queued or running by a previous process are
-    picked up (queued) or marked failed-and-retryable (running) when it starts."""
+    """Worker threads in this process. Jobs left queued by a previous process are picked up, and
+    jobs it left running are marked interrupted (retryable), when it starts (`recover`).
+
+    The threads are daemons and `close()` does not wait for a job that will not stop: it tells
+    them to stop, gives them `job_stop_grace_seconds` to do so at their next check, marks the
+    jobs still running interrupted, and returns; the process can then exit. (A
+    ThreadPoolExecutor cannot: the interpreter joins its threads at exit, so one runaway job
+    kept `crm serve` from stopping on SIGTERM.)"""
 
     def __init__(self, sessions: sessionmaker[Session] | None = None, settings: Settings | None = None,
                  threads: int | None = None) -> None:
         self.sessions = sessions or get_sessionmaker()
         self.settings = settings or get_settings()
-        self.pool = ThreadPoolExecutor(max_workers=threads or self.settings.job_threads,
-                                       thread_name_prefix="crm-job")
-        self._futures: set[Future[Any]] = set()
-        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self._inbox: queues.SimpleQueue[uuid.UUID | None] = queues.SimpleQueue()
+        self._changed = threading.Condition()
+        self._waiting = 0  # enqueued and not finished
+        self._running: set[uuid.UUID] = set()
+        self._threads = [threading.Thread(target=self._work, name=f"crm-job-{i}", daemon=True)
+                         for i in range(threads or self.settings.job_threads)]
+        for thread in self._threads:
+            thread.start()
 
     def enqueue(self, job_id: uuid.UUID) -> None:
-        future = self.pool.submit(run_job, job_id, sessions=self.sessions, settings=self.settings)
-        with self._lock:
-            self._futures.add(future)
-        future.add_done_callback(self._done)
+        with self._changed:
+            self._waiting += 1
+        self._inbox.put(job_id)
 
-    def _done(self, future: Future[Any]) -> None:
-        with self._lock:
-            self._futures.discard(future)
+    def _work(self) -> None:
+        while (job_id := self._inbox.get()) is not None:
+            with self._changed:
+                self._running.add(job_id)
+            try:
+                if not self.stopping.is_set():
+                    run_job(job_id, sessions=self.sessions, settings=self.settings, stopping=self.stopping)
+            except Exception:  # noqa: BLE001  (run_job records failures; this is the database itself failing)
+                log.exception("job %s could not be run", job_id)
+            finally:
+                with self._changed:
+                    self._running.discard(job_id)
+                    self._waiting -= 1
+                    self._changed.notify_all()
 
     def recover(self) -> None:
         with unit_of_work(self.sessions) as session:
-            stale = job_service.interrupted(session)
+            stale = job_service.interrupt(session, reason="interrupted: the process running it stopped before it "
+                                                          "finished; retry it")
             waiting = job_service.queued(session)
         if stale:
-            log.warning("%d job(s) were interrupted by a restart and are marked failed (retryable)", len(stale))
+            log.warning("%d job(s) were interrupted by a restart and are marked interrupted (retry them)", len(stale))
         for job_id in waiting:
             self.enqueue(job_id)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every job submitted so far has finished (tests, the CLI)."""
-        from concurrent.futures import wait
+        with self._changed:
+            self._changed.wait_for(lambda: self._waiting <= 0, timeout=timeout)
 
-        with self._lock:
-            futures = set(self._futures)
-        wait(futures, timeout=timeout)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
+    def close(self, grace: float | None = None) -> list[uuid.UUID]:
+        """Stop without waiting for runaway jobs; returns the ids of the jobs marked interrupted."""
+        self.stopping.set()
+        for _ in self._threads:
+            self._inbox.put(None)
+        grace = self.settings.job_stop_grace_seconds if grace is None else grace
+        deadline = time.monotonic() + max(grace, 0.0)
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        with self._changed:
+            left = set(self._running)
+        if not left:
+            return []
+        with unit_of_work(self.sessions) as session:
+            ids = job_service.interrupt(session, job_ids=left, reason="interrupted: the server stopped before it "
+                                                                      "finished; retry it")
+        if ids:
+            log.warning("stopped without waiting for %d running job(s), marked interrupted: %s", len(ids),
+                        ", ".join(map(str, ids)))
+        return ids
 
 
 class CeleryQueue:

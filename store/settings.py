@@ -87,12 +87,26 @@ class Settings(BaseSettings):
     whisper_download_root: Path | None = None
     whisper_cpu_threads: int = 0
     whisper_language: str | None = None
+    # What a call upload may be, at every door (API, Slack, `crm ingest-call`): a meeting tool's
+    # transcript (.vtt, .srt, .txt; a 10-hour meeting is well under 10 MiB) or a recording.
+    call_max_transcript_bytes: int = 10 * 1024 * 1024
+    call_max_recording_bytes: int = 500 * 1024 * 1024
+    # Cues (segments) a transcript may hold: ~2 s each, 20,000 is over 10 hours of talk.
+    call_max_cues: int = 20_000
+    # Longest recording transcribed. Whisper holds the decoded audio in memory (~350 MB an hour).
+    call_max_audio_seconds: float = 2 * 3600
+    # Wall-clock budget of one call job (transcribing or reading the transcript, memory, proposals):
+    # past it the job fails with a clear error instead of holding a worker.
+    call_max_processing_seconds: float = 2 * 3600
 
     # --- jobs ----------------------------------------------------------------------------------
     # Unset: jobs (transcription, ingestion, indexing) run in a thread pool inside the app.
     # "redis://127.0.0.1:6379/0": they go to Celery workers started with `crm worker`.
     broker_url: str | None = None
     job_threads: int = 2
+    # On shutdown the in-process queue gives running jobs this long to stop at their next check,
+    # then marks them interrupted (retryable) and exits without waiting for them.
+    job_stop_grace_seconds: float = 3.0
 
     # --- Slack ---------------------------------------------------------------------------------
     # The bot token (xoxb-...) and the app's signing secret, from the app's settings page.

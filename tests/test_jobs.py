@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from channels.jobs import HANDLERS, InProcessQueue, JobFailed, run_job
+from channels.jobs import HANDLERS, InProcessQueue, JobFailed, run_job, set_queue
 from store.db import unit_of_work
 from store.models import Job
 from store.models.enums import JobStatus
@@ -70,23 +70,193 @@ def test_a_job_is_claimed_once_however_often_it_is_delivered(session, session_fa
     assert first.status == JobStatus.succeeded and second is None and len(flaky) == 2
 
 
-def test_a_restart_requeues_waiting_jobs_and_fails_interrupted_ones_retryably(session, session_factory,
-                                                                             flaky) -> None:
+def test_a_restart_requeues_waiting_jobs_and_marks_interrupted_ones_retryable(session, session_factory,
+                                                                            flaky) -> None:
+    """Jobs a dead process left running end `interrupted` (they used to end `failed`: issue 15 gave
+    them their own state), and a retry runs them."""
     w = f.world(session)
     flaky.append(1)
     waiting, interrupted = make_job(session, w), make_job(session, w)
-    interrupted.status = JobStatus.running  # its process died mid-way
+    interrupted.status, interrupted.attempts = JobStatus.running, 1  # its process died mid-way
     session.commit()
     queue = InProcessQueue(session_factory, threads=1)
     try:
         queue.recover()
         queue.wait(timeout=30)
+        session.expire_all()
+        assert session.get(Job, waiting.id).status == JobStatus.succeeded
+        stale = session.get(Job, interrupted.id)
+        assert stale.status == JobStatus.interrupted and "retry" in stale.error
+        job_service.retry(session, actor=f.actor(w.priya), job_id=interrupted.id)
+        session.commit()
+        queue.enqueue(interrupted.id)
+        queue.wait(timeout=30)
     finally:
         queue.close()
     session.expire_all()
-    assert session.get(Job, waiting.id).status == JobStatus.succeeded
-    stale = session.get(Job, interrupted.id)
-    assert stale.status == JobStatus.failed and "retry" in stale.error
+    again = session.get(Job, interrupted.id)
+    assert again.status == JobStatus.succeeded and again.attempts == 2 and again.error is None
+
+
+@pytest.fixture
+def runaway():  # type: ignore[no-untyped-def]
+    """A job kind that never reports progress (as if stuck inside a model) until released."""
+    started, release = threading.Event(), threading.Event()
+
+    def handler(ctx):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(60)
+        return {"message": "finished late"}
+
+    HANDLERS["test_runaway"] = handler
+    yield started, release
+    release.set()
+    del HANDLERS["test_runaway"]
+
+
+def test_shutdown_does_not_wait_for_a_runaway_job_which_ends_interrupted_and_retryable(
+        session, session_factory, runaway, monkeypatch) -> None:
+    """`crm serve` stopping (the app's lifespan) while a job holds a worker: it used to wait for the
+    job (pool.shutdown(wait=True)). Now it stops within the grace, and the job can be retried."""
+    from fastapi.testclient import TestClient
+
+    from channels.api.app import create_app
+    from store.services.org import create_token
+    from store.settings import get_settings
+
+    started, release = runaway
+    monkeypatch.setenv("CRM_INBOX_SMTP_PORT", "0")
+    monkeypatch.setenv("CRM_JOB_STOP_GRACE_SECONDS", "0.2")
+    get_settings.cache_clear()
+    w = f.world(session)
+    job = make_job(session, w, kind="test_runaway")
+    priya = create_token(session, user=w.priya)
+    threading.Timer(15, release.set).start()  # the old code waits this long, then the test fails, not hangs
+    try:
+        with TestClient(create_app(session_factory, background=True)):
+            assert started.wait(30)  # the app's queue picked it up and it is running
+            stopping = time.monotonic()
+        stopped_in = time.monotonic() - stopping
+    finally:
+        get_settings.cache_clear()
+    assert stopped_in < 3, f"shutdown waited {stopped_in:.1f} s for the job"
+    session.expire_all()
+    stale = session.get(Job, job.id)
+    assert stale.status == JobStatus.interrupted and stale.message == "interrupted"
+    assert stale.error == "interrupted: the server stopped before it finished; retry it"
+
+    release.set()  # the runaway finishes after all: it must not overwrite what the shutdown recorded
+    for thread in [t for t in threading.enumerate() if t.name.startswith("crm-job-")]:
+        thread.join(10)
+    session.expire_all()
+    assert session.get(Job, job.id).status == JobStatus.interrupted
+
+    queue = InProcessQueue(session_factory, threads=1)  # the next start; the rep retries through the API
+    previous = set_queue(queue)
+    try:
+        with TestClient(create_app(session_factory)) as client:
+            r = client.post(f"/api/v1/jobs/{job.id}/retry", headers={"Authorization": f"Bearer {priya}"})
+            assert r.status_code == 202 and r.json()["status"] == "queued", r.text
+            queue.wait(timeout=30)
+            done = client.get(f"/api/v1/jobs/{job.id}", headers={"Authorization": f"Bearer {priya}"}).json()
+    finally:
+        set_queue(previous)
+        queue.close()
+    assert done["status"] == "succeeded" and done["attempts"] == 2 and done["result"]["message"] == "finished late"
+
+
+STUCK_SERVER = """
+import sys, time
+import channels.calls.captions as captions
+
+def stuck(*args, **kwargs):  # never returns and never checks in: a job that will not stop by itself
+    while True:
+        time.sleep(0.05)
+
+captions.parse_captions = stuck
+from channels.cli import main
+sys.argv = ["crm", "serve", "--port", sys.argv[1]]
+main()
+"""
+
+
+@pytest.mark.slow
+def test_crm_serve_stops_on_sigterm_while_a_call_job_is_stuck_and_the_job_is_retried(cli_env, monkeypatch) -> None:
+    """Issue 15 end to end: a server whose call job is stuck stopped only with SIGKILL. Now SIGTERM
+    stops it in seconds, the job and its recording say interrupted, and `crm jobs retry` finishes it."""
+    import signal
+    import socket
+
+    from typer.testing import CliRunner
+
+    from channels.cli import app
+    from channels.ingest import upload_call
+    from store.models import CallRecording
+    from store.models.enums import RecordingStatus, Surface
+    from store.services.org import actor_for_user, get_workspace, user_by_email
+    from store.settings import get_settings
+    from tests.test_calls import VTT
+
+    monkeypatch.setenv("CRM_INBOX_SMTP_PORT", "0")
+    monkeypatch.setenv("CRM_JOB_STOP_GRACE_SECONDS", "1")
+    get_settings.cache_clear()
+    cli = CliRunner()
+    for args in (["setup", "--no-demo"], ["user", "add", "priya@acme.example", "--name", "Priya Raman"]):
+        assert cli.invoke(app, args).exit_code == 0
+
+    class Holding:  # the upload's job waits in the database for the server to pick it up
+        def enqueue(self, job_id: uuid.UUID) -> None: ...
+
+        def close(self) -> None: ...
+
+    previous = set_queue(Holding())
+    try:
+        with unit_of_work() as session:
+            ws = get_workspace(session, slug=get_settings().default_workspace)
+            actor = actor_for_user(user_by_email(session, workspace_id=ws.id, email="priya@acme.example"), Surface.cli)
+            up = upload_call(session, actor, filename="discovery.vtt", content_type="text/vtt", data=VTT.encode())
+            job_id, recording_id = up.job.id, up.recording.id
+    finally:
+        set_queue(previous)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-c", STUCK_SERVER, str(port)], cwd=Path(__file__).parent.parent,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        status = JobStatus.queued
+        while status != JobStatus.running and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.2)
+            with unit_of_work() as session:
+                status = session.scalar(select(Job.status).where(Job.id == job_id))
+        assert status == JobStatus.running, server.stdout.read() if server.poll() is not None else "not started"
+        server.send_signal(signal.SIGTERM)
+        stopping = time.monotonic()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("crm serve did not stop on SIGTERM within 30 s (it waits for the stuck job)")
+        assert time.monotonic() - stopping < 15
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    with unit_of_work() as session:
+        job = session.get(Job, job_id)
+        assert job.status == JobStatus.interrupted and "retry it" in job.error, (job.status, job.error)
+        rec = session.get(CallRecording, recording_id)
+        assert rec.status == RecordingStatus.failed and rec.error.startswith("interrupted")
+
+    out = cli.invoke(app, ["jobs", "list", "--failed"])
+    assert str(job_id) in out.output and "interrupted" in out.output
+    out = cli.invoke(app, ["jobs", "retry", str(job_id)])
+    assert out.exit_code == 0, out.output
+    assert "done" in out.output and "proposal(s) for review" in out.output
+    with unit_of_work() as session:
+        assert session.get(Job, job_id).status == JobStatus.succeeded
+        assert session.get(CallRecording, recording_id).status == RecordingStatus.transcribed
 
 
 @pytest.mark.slow

@@ -90,7 +90,7 @@ def report_job(bot: SlackBot, job_id: uuid.UUID) -> None:
         pending = [a.id for a in approval_service.for_thread(session, actor=actor_for_user(rep, Surface.slack),
                                                              thread_id=thread)
                    if a.status == ApprovalStatus.pending] if thread else []
-    if status not in (JobStatus.succeeded, JobStatus.failed):
+    if status not in (JobStatus.succeeded, JobStatus.failed, JobStatus.interrupted):
         return
     rep_slack = None if slack_target else slack_id_for(bot.sessions, bot.client, user_id=rep_id,
                                                        team_id=bot.team_id)
@@ -104,6 +104,9 @@ def report_job(bot: SlackBot, job_id: uuid.UUID) -> None:
     if status == JobStatus.failed:
         text = (f"❌ {headline}: it failed. {sentence(error or 'unknown error')} Nothing was lost: fix it and "
                 f"retry with `crm jobs retry {job_id}` or POST /api/v1/jobs/{job_id}/retry.")
+    elif status == JobStatus.interrupted:
+        text = (f"⏸️ {headline}: the server stopped before it was done. Nothing was lost: retry it with "
+                f"`crm jobs retry {job_id}` or POST /api/v1/jobs/{job_id}/retry.")
     else:
         count = len(pending)
         text = f"✅ {headline}: {count} proposed update{'s' if count != 1 else ''}" + (

@@ -162,3 +162,5 @@ class JobStatus(StrEnum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    # The process running it stopped (a shutdown, a crash) before it finished; retry it.
+    interrupted = "interrupted"
