@@ -157,8 +157,8 @@ def ingest_call_cmd(
             ws = _workspace(session, workspace)
             actor = _user_actor(session, ws, as_email)
             deal_id = _deal_id(session, actor, deal) if deal else None
-            up = upload_call(session, actor, filename=file.name, content_type=None, data=file.read_bytes(),
-                             deal_id=deal_id, source="cli")
+            up = upload_call(session, actor, filename=file.name, content_type=None, path=file, deal_id=deal_id,
+                             source="cli")
             job_id = up.job.id
     except CRMError as exc:
         _fail(str(exc))

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import tempfile
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from channels.jobs import submit
 from store.actor import Actor
+from store.errors import ValidationFailed
 from store.models import CallRecording, Job
 from store.services import jobs as job_service
-from store.services.calls import store_recording
+from store.services.calls import CallLimits, store_recording
 from store.settings import Settings, get_settings
 
 
@@ -22,17 +26,40 @@ class CallUpload:
     job: Job
 
 
-def upload_call(session: Session, actor: Actor, *, filename: str, content_type: str | None, data: bytes,
-                contact_id: uuid.UUID | None = None, company_id: uuid.UUID | None = None,
-                deal_id: uuid.UUID | None = None, source: str = "api", reply_to: dict[str, Any] | None = None,
-                settings: Settings | None = None) -> CallUpload:
-    """Keep the file, queue `process_call` once the caller commits. Raises CRMError for bad input.
+def probe_recording(path: Path, filename: str, *, longest: float | None = None) -> float:
+    """The recording's length in seconds (PyAV decodes its first seconds: milliseconds); audio that
+    does not decode is refused (422), and so not kept."""
+    from channels.calls.transcribe import AudioUnreadable, probe_audio
 
+    try:
+        return probe_audio(path, name=filename, longest=longest)
+    except AudioUnreadable as exc:
+        raise ValidationFailed(str(exc).replace(str(path), filename), field="file") from exc
+
+
+def upload_call(session: Session, actor: Actor, *, filename: str, content_type: str | None,
+                data: bytes | None = None, path: Path | None = None, contact_id: uuid.UUID | None = None,
+                company_id: uuid.UUID | None = None, deal_id: uuid.UUID | None = None, source: str = "api",
+                reply_to: dict[str, Any] | None = None, settings: Settings | None = None) -> CallUpload:
+    """Check the upload (kind, size and length caps; recordings must decode), keep it, and queue
+    `process_call` once the caller commits. Raises CRMError for bad input, and then keeps nothing.
+
+    The file is `path` (streamed to disk by the door, or the user's own file) or `data`.
     `reply_to` says where the results go back (a Slack thread); it travels in the job's payload."""
     settings = settings or get_settings()
-    rec = store_recording(session, actor, filename=filename, content_type=content_type, data=data,
-                          files_dir=settings.files_dir, contact_id=contact_id, company_id=company_id,
-                          deal_id=deal_id, source=source)
+    if path is None:
+        with tempfile.TemporaryDirectory(prefix="crm-upload-") as folder:
+            path = Path(folder) / f"upload{re.sub(r'[^A-Za-z0-9.]', '', Path(filename).suffix)[:10]}"
+            path.write_bytes(data or b"")
+            return upload_call(session, actor, filename=filename, content_type=content_type, path=path,
+                               contact_id=contact_id, company_id=company_id, deal_id=deal_id, source=source,
+                               reply_to=reply_to, settings=settings)
+    limits = CallLimits.from_settings(settings)
+    rec = store_recording(session, actor, filename=filename, content_type=content_type, path=path,
+                          files_dir=settings.files_dir, limits=limits,
+                          probe=lambda p, name: probe_recording(p, name, longest=limits.audio_seconds),
+                          contact_id=contact_id, company_id=company_id, deal_id=deal_id,
+                          source=source)
     payload: dict[str, Any] = {"call_recording_id": str(rec.id)}
     if reply_to:
         payload["reply_to"] = reply_to

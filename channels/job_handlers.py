@@ -2,7 +2,8 @@
 
 - `ingest_email`: a stored inbox email -> proposals for its rep, then into memory;
 - `process_call`: a call recording -> transcript (captions parsed, or whisper) -> memory ->
-  proposals citing transcript spans;
+  proposals citing transcript spans; within the call caps (cues, audio length) and its wall-clock
+  budget (CRM_CALL_MAX_PROCESSING_SECONDS), else it fails saying which;
 - `reindex`: rebuild the vector memory from SQL.
 
 Each step is safe to run again (a retry after a failure): a transcript already stored is
@@ -19,11 +20,12 @@ from typing import Any
 from sqlalchemy import select
 
 from agents.ingest import message_for, thread_for
-from channels.jobs import JobContext, JobFailed, handler
+from channels.jobs import JobContext, JobFailed, JobInterrupted, handler
 from store.db import unit_of_work
 from store.errors import CRMError
 from store.models import CallRecording, Email, Transcript, User
 from store.models.enums import RecordingStatus, Surface
+from store.services.calls import CallLimits, check_size
 from store.services.org import actor_for_user
 
 log = logging.getLogger("crm.jobs")
@@ -85,22 +87,27 @@ def ingest_email(ctx: JobContext) -> dict[str, Any]:
 @handler("process_call")
 def process_call(ctx: JobContext) -> dict[str, Any]:
     recording_id = uuid.UUID(ctx.payload["call_recording_id"])
+    limits = CallLimits.from_settings(ctx.settings)
     with unit_of_work(ctx.sessions) as session:
         rec = session.get(CallRecording, recording_id)
         if rec is None:
             raise JobFailed(f"call recording {recording_id} no longer exists")
         done = session.scalar(select(Transcript.id).where(Transcript.call_recording_id == recording_id))
         path, filename, content_type = Path(rec.storage_path or ""), rec.filename, rec.content_type
+    # Checked at every progress report: a call that keeps a worker longer than this fails, clearly.
+    ctx.time_limit(limits.processing_seconds, f"{filename}: processing the call took longer than "
+                   f"{limits.processing_seconds:g} s, the most one call may take (CRM_CALL_MAX_PROCESSING_SECONDS); "
+                   "split it into parts, or ask an admin to raise the limit")
     if done is None:
-        _transcribe(ctx, recording_id, path, filename, content_type)
+        _transcribe(ctx, recording_id, path, filename, content_type, limits)
     ctx.progress(0.85, "adding the transcript to memory")
     _index(ctx, "call", recording_id)
     ctx.progress(0.9, "proposing updates")
     return _propose(ctx, "call", recording_id, Surface.call)
 
 
-def _transcribe(ctx: JobContext, recording_id: uuid.UUID, path: Path, filename: str,
-                content_type: str | None) -> None:
+def _transcribe(ctx: JobContext, recording_id: uuid.UUID, path: Path, filename: str, content_type: str | None,
+                limits: CallLimits) -> None:
     from channels.calls.captions import is_caption_file, parse_captions
     from channels.calls.transcribe import TranscriptionError, transcribe
 
@@ -109,16 +116,22 @@ def _transcribe(ctx: JobContext, recording_id: uuid.UUID, path: Path, filename: 
         if not path.is_file():  # the path is the server's business: logged, never shown
             log.warning("recording %s: %s is missing", recording_id, path)
             raise JobFailed(f"the uploaded file for {filename} is missing from storage; upload it again")
-        if is_caption_file(filename, content_type):
+        captions = is_caption_file(filename, content_type)
+        # Again here: a file kept before the caps were set (or lowered), retried.
+        check_size(filename, path.stat().st_size, limits, transcript=captions)
+        if captions:
             ctx.progress(0.1, "reading the transcript file")
-            result = parse_captions(filename, path.read_bytes())
+            result = parse_captions(filename, path.read_bytes(), max_cues=limits.cues, check=ctx.check)
         else:
             ctx.progress(0.02, "loading the speech model")
             result = transcribe(path, ctx.settings, progress=lambda f, m: ctx.progress(0.05 + 0.75 * f, m),
-                                name=filename)
-    except (TranscriptionError, JobFailed) as exc:
+                                name=filename, max_seconds=limits.audio_seconds, check=ctx.check)
+    except JobInterrupted:
+        raise  # not the file's fault: the job is marked interrupted (and the recording with it)
+    except (TranscriptionError, JobFailed, CRMError) as exc:
         # The file is stored under its hash; the user knows it by the name they uploaded.
-        message = str(exc).replace(str(path), filename)
+        text = exc.message if isinstance(exc, CRMError) else str(exc)
+        message = text.replace(str(path), filename)
         message = message if message.startswith(filename) else f"{filename}: {message}"
         _set_status(ctx, recording_id, RecordingStatus.failed, message)
         raise JobFailed(message) from exc

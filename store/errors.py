@@ -56,3 +56,10 @@ class SchemaNotReady(CRMError):
 
     status_code = 503
     code = "schema_not_ready"
+
+
+class TooLarge(CRMError):
+    """An upload over its size cap (refused as it streams in, before it is read whole)."""
+
+    status_code = 413
+    code = "too_large"

@@ -499,6 +499,29 @@ def test_a_broken_file_share_is_reported_in_the_thread(slack, session) -> None:
     assert session.scalar(select(func.count()).select_from(Job)) == 0
 
 
+def test_file_shares_get_the_same_caps_as_every_door(slack, session, monkeypatch) -> None:
+    """An oversize transcript is refused from its size in files.info, before it is downloaded; audio
+    that does not decode is refused after, and not kept."""
+    from store.settings import get_settings
+    from tests.test_calls import RANDOM_MP3
+    from tests.test_transcribe import many_cues
+
+    monkeypatch.setenv("CRM_CALL_MAX_TRANSCRIPT_BYTES", "2048")
+    get_settings.cache_clear()
+    slack.bot.settings = slack.ingestion.queue.settings = get_settings()
+    slack.fake.add_file("FBIG", "all-hands.vtt", "text/vtt", many_cues(400), user="UPRIYA")
+    ts = slack.dm("UPRIYA", "", subtype="file_share", files=[{"id": "FBIG"}])
+    (message,) = slack.thread("DUPRIYA", ts)
+    assert message["text"] == ("❌ all-hands.vtt is 22 KiB; a transcript may be at most 2 KiB "
+                               "(CRM_CALL_MAX_TRANSCRIPT_BYTES): split it into parts.")
+    assert not slack.fake.calls_to("file_download")
+    slack.fake.add_file("FMP3", "call.mp3", "audio/mpeg", RANDOM_MP3, user="UPRIYA")
+    ts = slack.dm("UPRIYA", "", subtype="file_share", files=[{"id": "FMP3"}])
+    assert slack.thread("DUPRIYA", ts)[-1]["text"].startswith("❌ call.mp3: not audio FFmpeg can decode")
+    assert session.scalar(select(func.count()).select_from(CallRecording)) == 0
+    assert session.scalar(select(func.count()).select_from(Job)) == 0
+
+
 # --- the app manifest ---------------------------------------------------------------------------
 
 # The scope each Slack Web API method the bot calls needs (api.slack.com/methods).

@@ -23,9 +23,11 @@ import pytest
 from channels.calls import (
     AudioUnreadable,
     Segment,
+    TooLong,
     TranscriptionError,
     WhisperModelUnavailable,
     clear_whisper_cache,
+    decode_audio,
     is_caption_file,
     load_whisper,
     parse_captions,
@@ -342,6 +344,8 @@ def _broken_files(tmp_path: Path) -> dict[str, Path]:
         "text": ("notes.wav", b"this is a text file, not a recording\n" * 40),
         "random ogg": ("voicemail.ogg", rng.bytes(5_000)),
         "mp3 sync then junk": ("junk.mp3", b"\xff\xfb" + bytes(range(256)) * 20),
+        # Random bytes whose first frame passes for MP3: a probe that decoded one frame took it as 37 s.
+        "random mp3": ("random.mp3", b"\xff\xfb" + np.random.default_rng(58).bytes(300_000)),
     }
     out = {}
     for label, (name, data) in files.items():
@@ -357,7 +361,7 @@ def _broken_files(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("kind", ["random bytes", "zero bytes", "text", "random ogg", "mp3 sync then junk",
-                                  "no samples"])
+                                  "random mp3", "no samples"])
 def test_broken_audio_is_reported_with_the_filename_before_any_model_work(tmp_path: Path, kind: str) -> None:
     path = _broken_files(tmp_path)[kind]
     with pytest.raises(AudioUnreadable) as info:
@@ -367,6 +371,22 @@ def test_broken_audio_is_reported_with_the_filename_before_any_model_work(tmp_pa
     # The model setting points nowhere: the audio error must come first.
     with pytest.raises(AudioUnreadable, match=r"^Q3 review\.mp3: "):
         transcribe(path, settings_for(tmp_path / "no-model-here", tmp_path), name="Q3 review.mp3")
+
+
+def test_a_recording_longer_than_the_cap_fails_before_the_model_loads(tmp_path: Path) -> None:
+    audio = write_wav(tmp_path / "all-hands.wav", seconds=4.0)
+    with pytest.raises(TooLong, match=r"^all-hands\.wav is 0:04 long; the longest .* is 0:02 \(CRM_CALL_MAX_AUDIO"):
+        transcribe(audio, settings_for(tmp_path / "no-model-here", tmp_path), max_seconds=2.0)
+
+
+def test_decoding_stops_at_the_cap_whatever_the_header_says(tmp_path: Path) -> None:
+    """The decoded audio is held in memory: `decode_audio` never holds more than the cap of it."""
+    audio = write_wav(tmp_path / "call.wav", seconds=4.0, rate=22050, channels=2)
+    assert decode_audio(audio, label="call.wav").shape == (64000,)  # 16 kHz mono, what whisper takes
+    checks: list[int] = []
+    with pytest.raises(TooLong, match=r"^call\.wav is longer than 0:01"):
+        decode_audio(audio, label="call.wav", max_seconds=1.0, check=lambda: checks.append(1))
+    assert checks  # a job's time budget is checked while decoding
 
 
 def test_video_without_an_audio_track(tmp_path: Path) -> None:
@@ -389,13 +409,13 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_decode_error_during_transcription_is_audio_unreadable(tiny_whisper_dir: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """A file that probes fine but fails later in FFmpeg (e.g. cut off mid-upload)."""
-    import faster_whisper.transcribe as fw
+    """A file that probes fine but fails later in FFmpeg (e.g. cut off mid-upload). The audio is
+    decoded by our own `decode_audio` (capped at CRM_CALL_MAX_AUDIO_SECONDS), not faster-whisper's."""
 
     def fail(*args: object, **kwargs: object) -> None:
         raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
 
-    monkeypatch.setattr(fw, "decode_audio", fail)
+    monkeypatch.setattr(transcribe_module, "decode_audio", fail)
     audio = write_wav(tmp_path / "cut.wav", seconds=1.0)
     with pytest.raises(AudioUnreadable, match=r"cut\.wav: the audio could not be decoded \(Invalid data found"):
         transcribe(audio, settings_for(tiny_whisper_dir, tmp_path))
@@ -643,6 +663,34 @@ def test_vtt_sniffed_in_a_txt_and_a_cue_right_after_the_header() -> None:
 def test_malformed_transcripts_name_the_line_and_what_is_expected(name: str, data: bytes, pattern: str) -> None:
     with pytest.raises(TranscriptionError, match=pattern):
         parse_captions(name, data)
+
+
+def many_cues(count: int, kind: str = "vtt") -> bytes:
+    """A transcript of `count` short cues (a .vtt, or a .txt of "Speaker: words" lines)."""
+    if kind == "txt":
+        return "".join(f"Ines: point number {i}\n" for i in range(count)).encode()
+    cue = "00:00:{s:02d}.000 --> 00:00:{s:02d}.500\n<v Ines>Point number {i}.\n\n"
+    return ("WEBVTT\n\n" + "".join(cue.format(s=i % 60, i=i) for i in range(count))).encode()
+
+
+@pytest.mark.parametrize("kind", ["vtt", "txt"])
+def test_a_transcript_over_the_cue_cap_fails_and_a_long_parse_can_be_stopped(kind: str) -> None:
+    assert len(parse_captions(f"call.{kind}", many_cues(50, kind), max_cues=50).segments) == 50
+    with pytest.raises(TooLong, match=rf"^call\.{kind} has more than 49 cues, the most .* \(CRM_CALL_MAX_CUES\)"):
+        parse_captions(f"call.{kind}", many_cues(50, kind), max_cues=49)
+
+    class Budget(Exception):
+        pass
+
+    checks: list[int] = []
+
+    def check() -> None:  # what a job's time budget does once it has run out
+        checks.append(1)
+        if len(checks) > 1:
+            raise Budget
+
+    with pytest.raises(Budget):
+        parse_captions(f"call.{kind}", many_cues(10_000, kind), check=check)
 
 
 def test_is_caption_file() -> None:

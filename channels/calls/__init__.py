@@ -5,25 +5,27 @@
     result = parse_captions(name, data) if is_caption_file(name, ctype) else transcribe(path, settings, name=name)
     result.text, result.segments  # [Segment(start, end, text, speaker)], seconds from the start
 
-Errors are TranscriptionError (WhisperModelUnavailable, AudioUnreadable) with a message that says
-what to fix. Importing this package loads neither faster-whisper nor PyAV; transcribing does.
+Errors are TranscriptionError (WhisperModelUnavailable, AudioUnreadable, TooLong) with a message that
+says what to fix. Importing this package loads neither faster-whisper nor PyAV; transcribing does.
 """
 
 from channels.calls.captions import CAPTION_SUFFIXES, is_caption_file, parse_captions
 from channels.calls.transcribe import (
     AudioUnreadable,
     Segment,
+    TooLong,
     TranscriptionError,
     TranscriptResult,
     WhisperModelUnavailable,
     clear_whisper_cache,
+    decode_audio,
     load_whisper,
     probe_audio,
     transcribe,
 )
 
 __all__ = [
-    "CAPTION_SUFFIXES", "AudioUnreadable", "Segment", "TranscriptResult", "TranscriptionError",
-    "WhisperModelUnavailable", "clear_whisper_cache", "is_caption_file", "load_whisper", "parse_captions",
-    "probe_audio", "transcribe",
+    "CAPTION_SUFFIXES", "AudioUnreadable", "Segment", "TooLong", "TranscriptResult", "TranscriptionError",
+    "WhisperModelUnavailable", "clear_whisper_cache", "decode_audio", "is_caption_file", "load_whisper",
+    "parse_captions", "probe_audio", "transcribe",
 ]

@@ -17,7 +17,9 @@
 
 Bytes are read as UTF-8 (BOM or not), UTF-16 with a BOM, else Windows-1252. A file with no cues,
 binary data, or a malformed timing line fails with TranscriptionError naming the line and the
-expected form; so does a transcript without any words.
+expected form; so does a transcript without any words. One with more than `max_cues` cues (or
+segments) fails with TooLong; `check()`, called every few thousand lines, may stop a long parse (a job's
+time budget).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from __future__ import annotations
 import codecs
 import html
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from channels.calls.transcribe import (
     CONTROL_CHARS,
     Segment,
+    TooLong,
     TranscriptionError,
     TranscriptResult,
     clean_text,
@@ -82,17 +86,23 @@ def is_caption_file(filename: str, content_type: str | None = None) -> bool:
     return ctype in CAPTION_TYPES or (ctype == "text/plain" and not suffix)
 
 
-def parse_captions(filename: str, data: bytes) -> TranscriptResult:
+Check = Callable[[], None]
+CHECK_EVERY = 2000  # lines or cues between two check() calls
+
+
+def parse_captions(filename: str, data: bytes, *, max_cues: int | None = None,
+                   check: Check | None = None) -> TranscriptResult:
     """A .vtt / .srt / .txt transcript -> TranscriptResult (engine "vtt", "srt" or "txt": what the content was)."""
     text = _decode(filename, data)
     lines = text.splitlines()
     kind = _kind(filename, lines)
+    limit = _Limit(filename, max_cues, check)
     if kind == "txt":
-        segments, details = _parse_txt(filename, lines)
+        segments, details = _parse_txt(filename, lines, limit)
         duration = None
         language = None
     else:
-        segments, language = _parse_cues(filename, lines, kind)
+        segments, language = _parse_cues(filename, lines, kind, limit)
         details: dict[str, Any] = {}
         duration = max((s.end for s in segments if s.end is not None), default=None)
     if not segments:
@@ -100,6 +110,22 @@ def parse_captions(filename: str, data: bytes) -> TranscriptResult:
                                  "transcript again from the meeting tool, or upload the recording")
     return TranscriptResult(text=join_segments(segments), segments=segments, language=language,
                             duration_seconds=duration, engine=kind, details=details)
+
+
+class _Limit:
+    """The cue cap and the caller's check, applied as a parser counts."""
+
+    def __init__(self, filename: str, max_cues: int | None, check: Check | None) -> None:
+        self.filename, self.max_cues, self.check = filename, max_cues, check
+
+    def cues(self, count: int) -> None:
+        if self.max_cues is not None and count > self.max_cues:
+            raise TooLong(f"{self.filename} has more than {self.max_cues:,} cues, the most a transcript may have "
+                          "(CRM_CALL_MAX_CUES): split it into parts")
+
+    def line(self, number: int) -> None:
+        if self.check is not None and number % CHECK_EVERY == 0:
+            self.check()
 
 
 # --- bytes -> text ---------------------------------------------------------------------------------
@@ -176,7 +202,7 @@ def _blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
     return blocks
 
 
-def _parse_cues(filename: str, lines: list[str], kind: str) -> tuple[list[Segment], str | None]:
+def _parse_cues(filename: str, lines: list[str], kind: str, limit: _Limit) -> tuple[list[Segment], str | None]:
     expected = "hh:mm:ss,mmm --> hh:mm:ss,mmm" if kind == "srt" else "hh:mm:ss.mmm --> hh:mm:ss.mmm (or mm:ss.mmm)"
     language = None
     cues: list[tuple[float, float, list[tuple[str | None, str]]]] = []
@@ -193,7 +219,8 @@ def _parse_cues(filename: str, lines: list[str], kind: str) -> tuple[list[Segmen
             key, _, value = meta.partition(":")
             if key.strip().lower() == "language" and value.strip():
                 language = value.strip().split("-")[0].lower()
-    for first_number, block in blocks:
+    for index, (first_number, block) in enumerate(blocks):
+        limit.line(index)
         head = block[0].strip()
         if re.match(r"^(NOTE|STYLE|REGION)(\s|$)", head):
             continue
@@ -214,6 +241,7 @@ def _parse_cues(filename: str, lines: list[str], kind: str) -> tuple[list[Segmen
             raise TranscriptionError(f"{filename} line {number}: the cue ends ({line.strip()[:80]!r}) before it "
                                      "starts; expected start --> end")
         cues.append((start, end, _payload(block[timing_at + 1:])))
+        limit.cues(len(cues))
     if not cues:
         raise TranscriptionError(f"{filename} has no cues; expected blocks like '{expected}' followed by the words "
                                  "(is it the meeting tool's transcript export?)")
@@ -299,9 +327,11 @@ class _Txt:
             self.open["text"] = f"{self.open['text']} {text}".strip()
 
 
-def _parse_txt(filename: str, lines: list[str]) -> tuple[list[Segment], dict[str, Any]]:
+def _parse_txt(filename: str, lines: list[str], limit: _Limit) -> tuple[list[Segment], dict[str, Any]]:
     state = _Txt(filename)
     for number, raw in enumerate(lines, start=1):
+        limit.line(number)
+        limit.cues(len(state.segments))
         line = CONTROL_CHARS.sub("", raw).strip()  # blanks kept: "Name  0:01" (two spaces) is a header
         if not line:
             state.close()
@@ -322,6 +352,7 @@ def _parse_txt(filename: str, lines: list[str]) -> tuple[list[Segment], dict[str
             continue
         state.add(clean_text(line))
     state.close()
+    limit.cues(len(state.segments))
 
     raw_segments = state.segments
     # "Word: text" counts as a speaker only in a transcript made of such lines (or one with times):

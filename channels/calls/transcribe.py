@@ -2,8 +2,9 @@
 
 `transcribe(path, settings)` checks the audio first (`probe_audio`, PyAV: a broken or empty file
 fails in milliseconds, before any model work), loads the model once per process
-(`load_whisper`, cached per model/device/compute type), then runs it window by window, reporting
-progress as the segments come.
+(`load_whisper`, cached per model/device/compute type), decodes the audio (`decode_audio`: never
+more than `max_seconds` of it, whatever the file's header claims), then runs the model window by
+window, reporting progress as the segments come.
 
 The model is `settings.whisper_model` (CRM_WHISPER_MODEL): either a directory holding a
 CTranslate2 conversion (model.bin, config.json, tokenizer.json, vocabulary.json) or a model
@@ -80,6 +81,10 @@ class AudioUnreadable(TranscriptionError):
     """The recording is empty, broken, or not in a format FFmpeg decodes."""
 
 
+class TooLong(TranscriptionError):
+    """The recording or transcript is longer than this CRM transcribes or reads (a configured cap)."""
+
+
 # --- text helpers shared with captions.py ----------------------------------------------------------
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -106,11 +111,20 @@ def join_segments(segments: list[Segment]) -> str:
 # --- audio -----------------------------------------------------------------------------------------
 
 
-def probe_audio(path: Path, *, name: str | None = None) -> float:
-    """Duration of the recording's first audio track in seconds, having decoded at least one frame.
+# How much of a recording the probe decodes: random bytes named .mp3 can pass for a frame or two
+# of MP3, never for seconds of it (while faster-whisper, like FFmpeg, skips a damaged frame here and
+# there in a real one, so a few are tolerated).
+PROBE_SECONDS = 5.0
+SAMPLE_RATE = 16000  # what whisper listens at
+
+
+def probe_audio(path: Path, *, name: str | None = None, longest: float | None = None) -> float:
+    """Duration of the recording's first audio track in seconds, having decoded its first seconds.
 
     `name` is how the file is named in error messages (the uploaded filename; default: the path's name).
-    Raises AudioUnreadable for a missing, empty or undecodable file, a file without audio, or zero length.
+    Without a length in its header the file is decoded to its end, or to `longest` seconds (then the
+    duration returned is just past `longest`). Raises AudioUnreadable for a missing, empty or
+    undecodable file (mostly damaged packets), a file without audio, or zero length.
     """
     import av
 
@@ -132,16 +146,25 @@ def probe_audio(path: Path, *, name: str | None = None) -> float:
                 duration = float(stream.duration * stream.time_base)
             elif container.duration:
                 duration = container.duration / av.time_base
-            decoded = 0.0
-            for frame in container.decode(stream):
-                rate = frame.sample_rate or stream.rate or 0
-                decoded += frame.samples / rate if rate else 0.0
-                if duration and decoded > 0:
-                    break  # decodable, and the container knows its length
+            decoded, good, damaged = 0.0, 0, 0
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError:
+                    damaged += 1
+                    continue
+                for frame in frames:
+                    rate = frame.sample_rate or stream.rate or 0
+                    decoded += frame.samples / rate if rate else 0.0
+                    good += 1
+                if (duration and decoded >= PROBE_SECONDS) or (longest is not None and decoded > longest):
+                    break  # decodable, and the container knows its length (or it is too long anyway)
+            if good == 0 or damaged > good:
+                raise AudioUnreadable(f"{label}: not audio FFmpeg can decode ({damaged} of its first "
+                                      f"{damaged + good} packets are damaged); upload the call recording as "
+                                      f"{AUDIO_FORMATS}")
             if not duration:
-                duration = decoded  # no length in the header (e.g. browser WebM): we decoded it all
-            elif decoded == 0:
-                duration = 0.0
+                duration = decoded  # no length in the header (e.g. browser WebM): decoded to its end (or `longest`)
     except AudioUnreadable:
         raise
     except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
@@ -151,6 +174,46 @@ def probe_audio(path: Path, *, name: str | None = None) -> float:
         raise AudioUnreadable(f"{label}: no audio in it (0 seconds); upload the call recording again "
                               f"({AUDIO_FORMATS})")
     return duration
+
+
+def decode_audio(path: Path, *, label: str, max_seconds: float | None = None,
+                 check: Callable[[], None] | None = None) -> Any:
+    """The recording as whisper takes it (16 kHz mono float32), as faster-whisper decodes it (damaged
+    packets skipped), but never more than `max_seconds` of it: a header can lie about the length,
+    and the decoded audio is held in memory (~230 MB an hour). `check()` is called as it goes (a job's
+    time budget). Raises TooLong past `max_seconds`."""
+    import gc
+
+    import av
+    import numpy as np
+
+    limit = int(max_seconds * SAMPLE_RATE) if max_seconds is not None else None
+    chunks: list[Any] = []
+    samples = 0
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+        stream = container.streams.audio[0]
+        for number, packet in enumerate(container.demux(stream)):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                continue
+            for frame in frames:
+                frame.pts = None
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+                    samples += chunks[-1].size
+            if limit is not None and samples > limit:
+                raise TooLong(f"{label} is longer than {_clock(max_seconds or 0)}, the longest recording "
+                              "transcribed here (CRM_CALL_MAX_AUDIO_SECONDS): split it into parts")
+            if check is not None and number % 500 == 0:
+                check()
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray().reshape(-1))
+    del resampler
+    gc.collect()  # PyAV's resampler holds buffers until collected (faster-whisper does the same)
+    pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+    return pcm.astype(np.float32) / 32768.0
 
 
 def _av_reason(exc: BaseException) -> str:
@@ -321,11 +384,14 @@ def engine_label(settings: Settings) -> str:
 
 
 def transcribe(path: Path, settings: Settings, *, progress: Progress | None = None, name: str | None = None,
+               max_seconds: float | None = None, check: Callable[[], None] | None = None,
                **options: Any) -> TranscriptResult:
     """Speech to timestamped segments.
 
     progress(fraction, message) is called as segments come (fraction = audio covered so far, never
     decreasing, ending at 1.0). `name` is the file's name in messages (the uploaded filename).
+    `max_seconds`: a longer recording fails with TooLong (before the model loads when its header says
+    so, else as soon as decoding passes it). `check()` is called while decoding (a time budget).
     `options` go to faster-whisper's `WhisperModel.transcribe`, over these defaults: language from
     CRM_WHISPER_LANGUAGE (None: detected), beam_size 5, vad_filter False. Useful ones:
     `initial_prompt` / `hotwords` (names of the people and companies on the call help spelling),
@@ -334,7 +400,10 @@ def transcribe(path: Path, settings: Settings, *, progress: Progress | None = No
     """
     path = Path(path)
     label = name or path.name
-    duration = probe_audio(path, name=label)  # broken audio fails here, before the model loads
+    duration = probe_audio(path, name=label, longest=max_seconds)  # broken audio fails here, before the model
+    if max_seconds is not None and duration > max_seconds:
+        raise TooLong(f"{label} is {_clock(duration)} long; the longest recording transcribed here is "
+                      f"{_clock(max_seconds)} (CRM_CALL_MAX_AUDIO_SECONDS): split it into parts")
     report = progress or (lambda fraction, message: None)
     report(0.0, "loading the speech model")
     model = load_whisper(settings)
@@ -351,8 +420,9 @@ def transcribe(path: Path, settings: Settings, *, progress: Progress | None = No
     segments: list[Segment] = []
     done = 0.0
     try:
-        pieces, info = model.transcribe(str(path), **{"beam_size": 5, "vad_filter": False, **options,
-                                                      "language": language})
+        audio = decode_audio(path, label=label, max_seconds=max_seconds, check=check)
+        pieces, info = model.transcribe(audio, **{"beam_size": 5, "vad_filter": False, **options,
+                                                  "language": language})
         duration = float(info.duration) or duration
         report(0.0, f"transcribing {_clock(duration)} of audio")
         for piece in pieces:
@@ -387,7 +457,7 @@ def _clock(seconds: float) -> str:
 
 
 __all__ = [
-    "AUDIO_FORMATS", "AudioUnreadable", "Segment", "TranscriptResult", "TranscriptionError",
-    "WhisperModelUnavailable", "clean_text", "clear_whisper_cache", "engine_label", "join_segments",
+    "AUDIO_FORMATS", "AudioUnreadable", "Segment", "TooLong", "TranscriptResult", "TranscriptionError",
+    "WhisperModelUnavailable", "clean_text", "clear_whisper_cache", "decode_audio", "engine_label", "join_segments",
     "load_whisper", "probe_audio", "transcribe",
 ]

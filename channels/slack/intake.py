@@ -4,8 +4,10 @@ jobs that process forwarded emails and calls (told to the rep in the thread or a
 from __future__ import annotations
 
 import logging
+import tempfile
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,10 +16,11 @@ from channels.slack.bot import SlackBot, sentence
 from channels.slack.identity import Refusal, slack_id_for
 from channels.slack.text import chunks, mrkdwn
 from store.db import unit_of_work
-from store.errors import CRMError
+from store.errors import CRMError, TooLarge
 from store.models import Job, User
 from store.models.enums import ApprovalStatus, JobStatus, Surface
 from store.services import approvals as approval_service
+from store.services.calls import CallLimits, check_kind, check_size
 from store.services.org import actor_for_user, get_workspace
 
 log = logging.getLogger("crm.slack")
@@ -35,6 +38,7 @@ def take_files(bot: SlackBot, *, slack_user: str, team_id: str | None, channel: 
          bot.ephemeral(channel, slack_user, who.text, thread_ts))
         return
     actor = actor_for_user(who, Surface.slack)
+    limits = CallLimits.from_settings(bot.settings)
     for shared in files:
         info = dict(bot.client.files_info(file=shared["id"])["file"])
         name = str(info.get("name") or shared["id"])
@@ -44,31 +48,54 @@ def take_files(bot: SlackBot, *, slack_user: str, team_id: str | None, channel: 
                                            f"{bot.settings.slack_max_file_bytes / 1e6:.0f} MB. Upload it with "
                                            "`crm ingest-call` or POST /api/v1/calls instead.")
             continue
-        data = _download(bot, str(info.get("url_private_download") or info.get("url_private")))
-        progress = bot.post(channel, thread_ts, f"⏳ Got {name}: transcribing it. I'll reply here with a "
-                                                  "summary and proposed updates when it's done.")
-        reply_to = {"slack": {"channel": channel, "thread_ts": thread_ts, "progress_ts": progress["ts"],
-                              "filename": name}}
-        try:
-            with unit_of_work(bot.sessions) as session:
-                upload = upload_call(session, actor, filename=name, content_type=info.get("mimetype"),
-                                     data=data, source="slack", reply_to=reply_to, settings=bot.settings)
-                job_id = upload.job.id
+        try:  # the caps every door applies, before a byte is downloaded
+            check_kind(name)
+            check_size(name, size, limits)
         except CRMError as exc:
-            bot.client.chat_update(channel=channel, ts=progress["ts"], text=f"❌ I can't take {name}: "
-                                    f"{sentence(exc.message)}")
+            bot.post(channel, thread_ts, _refusal(name, exc))
             continue
+        with tempfile.TemporaryDirectory(prefix="crm-slack-") as folder:
+            path = Path(folder) / "upload"
+            try:
+                _download(bot, str(info.get("url_private_download") or info.get("url_private")), path,
+                          min(bot.settings.slack_max_file_bytes, limits.max_bytes(name)), name)
+            except CRMError as exc:
+                bot.post(channel, thread_ts, _refusal(name, exc))
+                continue
+            progress = bot.post(channel, thread_ts, f"⏳ Got {name}: transcribing it. I'll reply here with a "
+                                                      "summary and proposed updates when it's done.")
+            reply_to = {"slack": {"channel": channel, "thread_ts": thread_ts, "progress_ts": progress["ts"],
+                                  "filename": name}}
+            try:
+                with unit_of_work(bot.sessions) as session:
+                    upload = upload_call(session, actor, filename=name, content_type=info.get("mimetype"),
+                                         path=path, source="slack", reply_to=reply_to, settings=bot.settings)
+                    job_id = upload.job.id
+            except CRMError as exc:
+                bot.client.chat_update(channel=channel, ts=progress["ts"], text=_refusal(name, exc))
+                continue
         log.info("call %s from Slack queued as job %s", name, job_id)
 
 
-def _download(bot: SlackBot, url: str) -> bytes:
+def _refusal(name: str, exc: CRMError) -> str:
+    # The services' messages start with the file's name where they are about the file.
+    message = exc.message.strip()
+    if message.startswith(name):
+        return f"❌ {message}" + ("" if message.endswith((".", "!", "?")) else ".")
+    return f"❌ I can't take {name}: {sentence(message)}"
+
+
+def _download(bot: SlackBot, url: str, path: Path, most: int, name: str) -> None:
+    """The shared file into `path`, in chunks; refused (TooLarge) once more than `most` bytes came."""
     token = bot.settings.slack_bot_token.get_secret_value() if bot.settings.slack_bot_token else ""
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310  (Slack's own file URL)
-        data: bytes = response.read(bot.settings.slack_max_file_bytes + 1)
-    if len(data) > bot.settings.slack_max_file_bytes:
-        raise CRMError("the file is larger than CRM_SLACK_MAX_FILE_BYTES")
-    return data
+    received = 0
+    with urllib.request.urlopen(request, timeout=60) as response, path.open("wb") as out:  # noqa: S310  (Slack's own file URL)
+        while chunk := response.read(1024 * 1024):
+            received += len(chunk)
+            if received > most:
+                raise TooLarge(f"{name} is larger than Slack said; the most taken is {most / 1024 ** 2:.0f} MiB")
+            out.write(chunk)
 
 
 def report_job(bot: SlackBot, job_id: uuid.UUID) -> None:
