@@ -180,8 +180,8 @@ def decode_audio(path: Path, *, label: str, max_seconds: float | None = None,
                  check: Callable[[], None] | None = None) -> Any:
     """The recording as whisper takes it (16 kHz mono float32), as faster-whisper decodes it (damaged
     packets skipped), but never more than `max_seconds` of it: a header can lie about the length,
-    and the decoded audio is held in memory (~230 MB an hour). `check()` is called as it goes (a job's
-    time budget). Raises TooLong past `max_seconds`."""
+    and the decoded audio is held in memory (~230 MB an hour, ~350 MB while it is converted).
+    `check()` is called as it goes (a job's time budget). Raises TooLong past `max_seconds`."""
     import gc
 
     import av
@@ -213,7 +213,11 @@ def decode_audio(path: Path, *, label: str, max_seconds: float | None = None,
     del resampler
     gc.collect()  # PyAV's resampler holds buffers until collected (faster-whisper does the same)
     pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
-    return pcm.astype(np.float32) / 32768.0
+    chunks.clear()
+    audio = pcm.astype(np.float32)
+    del pcm
+    audio /= 32768.0  # in place: at most the 16-bit and the float copy at once (~350 MB an hour)
+    return audio
 
 
 def _av_reason(exc: BaseException) -> str:
