@@ -231,11 +231,12 @@ def test_an_oversize_transcript_is_refused_as_it_streams_in_and_nothing_is_kept(
     assert kept(session) == (0, [])
 
 
-def test_an_oversize_recording_is_refused_before_its_body_is_read(session, priya_api, ingestion, monkeypatch) -> None:
+def test_an_oversize_recording_is_refused_before_its_body_is_read(session, priya_api, ingestion, monkeypatch,
+                                                                  tmp_path) -> None:
     set_limits(monkeypatch, ingestion, max_recording_bytes=200_000, max_transcript_bytes=100_000)
     r = upload(priya_api, "town-hall.mp3", RANDOM_MP3 * 2)  # its Content-Length says it all
     assert r.status_code == 413 and "the most taken here is 0.3 MiB" in r.json()["message"]
-    r = upload(priya_api, "town-hall.wav", make_wav(Path(ingestion.settings.data_dir) / "x.wav", 7.0).read_bytes())
+    r = upload(priya_api, "town-hall.wav", make_wav(tmp_path / "x.wav", 7.0).read_bytes())
     assert r.status_code == 413, r.text
     assert r.json()["message"].startswith("town-hall.wav is more than 195 KiB; a recording may be at most 195 KiB")
     assert "(CRM_CALL_MAX_RECORDING_BYTES)" in r.json()["message"]
