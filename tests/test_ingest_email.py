@@ -137,6 +137,26 @@ def test_the_same_email_twice_is_stored_and_logged_once(session, crm, ingestion)
     assert len(logs) == 1
 
 
+def test_nul_characters_in_received_mail_are_kept_as_replacement_characters(session, crm, ingestion) -> None:
+    """PostgreSQL refuses NUL in text: mail carrying one (subject, body, an attachment's text) is
+    still filed, with U+FFFD in its place, instead of failing "try again later" for ever."""
+    from store.models import EmailAttachment
+
+    priya = crm["w"].priya
+    raw = forward(priya.email, body=CISO_BODY.replace("Thanks", "Tha\x00nks"), subject="Secu\x00rity review",
+                  attachment=("answers.txt", b"Q1: yes\x00\nQ2: no\n", "text/plain"))
+    result = deliver(raw, recipients=["inbox@crm.example"], provider="test", mail_from=priya.email,
+                     sessions=ingestion.sessions)
+    ingestion.wait()
+    assert result.status == "accepted", result.message
+    session.expire_all()
+    email = session.scalar(select(Email))
+    assert email.subject == "Secu\ufffdrity review" and "Tha\ufffdnks for the call" in email.body_text
+    attachment = session.scalar(select(EmailAttachment))
+    assert attachment.text is not None and "Q1: yes\ufffd" in attachment.text
+    assert session.scalar(select(Job.status)) == JobStatus.succeeded
+
+
 def test_unknown_sender_is_refused_and_nothing_is_kept(session, crm, ingestion) -> None:
     raw = forward("stranger@elsewhere.example", body=CISO_BODY)
     result = deliver(raw, recipients=["inbox@crm.example"], provider="test", sessions=ingestion.sessions)

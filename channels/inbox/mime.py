@@ -35,6 +35,7 @@ what was odd is reported in `warnings`:
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import hashlib
 import mimetypes
 import re
@@ -45,6 +46,7 @@ from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
 
 from channels.inbox.attachments import extract_text
 from channels.inbox.forwards import (
@@ -117,7 +119,26 @@ def parse_email(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, extractor: st
     if head.message_id is None:
         warnings.append("no Message-ID header; a stable one was made from the message's bytes")
     _find_forward(parsed, content, walker, head.local_tz)
+    _keepable(parsed)
     return parsed
+
+
+# NUL (which PostgreSQL refuses in text) and lone surrogates (which no database or UTF-8 answer
+# takes) can arrive in a header, a body or an attachment's extracted text. The message is kept
+# as it came (the raw .eml); its text is stored with U+FFFD in their place, never refused.
+_UNKEEPABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _keepable(value: Any) -> Any:
+    """`value` with every string in it (dataclasses and lists walked in place) made keepable."""
+    if isinstance(value, str):
+        return _UNKEEPABLE.sub("\ufffd", value)
+    if isinstance(value, list):
+        value[:] = [_keepable(item) for item in value]
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for slot in dataclasses.fields(value):
+            setattr(value, slot.name, _keepable(getattr(value, slot.name)))
+    return value
 
 
 # -- input checks -------------------------------------------------------------------------------
