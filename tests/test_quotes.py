@@ -158,3 +158,16 @@ def test_the_threshold_is_the_workspaces(setup) -> None:
     assert move(s["priya"], draft(s, discount_percent="30"), "approved").json()["status"] == "approved"
     quote = draft(s, discount_percent="36")
     assert "above the 35% a rep may give alone" in move(s["priya"], quote, "approved").json()["message"]
+
+
+def test_a_line_or_total_past_what_its_column_holds_is_a_422_naming_the_line(setup) -> None:
+    s = setup
+    body = {"deal_id": s["deal"]["id"], "line_items": [{"product_id": s["seat"]["id"], "quantity": "1"},
+                                                        {"product_id": s["seat"]["id"], "quantity": "99999999999"}]}
+    r = s["priya"].post("/quotes", json=body)
+    assert r.status_code == 422 and r.json()["message"].startswith("line 2: quantity"), r.text
+    # Each line fits (about 6e13); two hundred of them pass the 16 digits a total keeps.
+    many = [{"product_id": s["addon"]["id"], "quantity": "9999999999"}] * 200
+    r = s["priya"].post("/quotes", json={"deal_id": s["deal"]["id"], "line_items": many})
+    assert r.status_code == 422 and "subtotal" in r.json().get("message", ""), r.status_code
+    assert s["priya"].get("/quotes").json()["total"] == 0

@@ -204,7 +204,7 @@ def _coerce(column: Any, raw: Any, key: str) -> Any:
             value = py(raw)
     except (ValueError, InvalidOperation) as exc:
         raise ValidationFailed(f"filter {key}={raw!r} is not a valid {py.__name__}: {exc}", field=key) from exc
-    problem = _out_of_range(column, value)
+    problem = out_of_range(column, value)
     if problem:
         raise ValidationFailed(f"filter {key}={raw!r} is out of range: {problem}", field=key)
     return value
@@ -214,7 +214,7 @@ def _coerce(column: Any, raw: Any, key: str) -> Any:
 _INT_RANGES = ((BigInteger, 2**63), (SmallInteger, 2**15), (Integer, 2**31))
 
 
-def _out_of_range(column: Any, value: Any) -> str | None:
+def out_of_range(column: Any, value: Any) -> str | None:
     """Why the column cannot hold `value` (a number past its type's range), or None."""
     name = column.key
     if isinstance(value, int) and not isinstance(value, bool):
@@ -366,7 +366,7 @@ def _check_columns(spec: EntitySpec[Any], values: dict[str, Any]) -> None:
         limit = getattr(column.type, "length", None)
         if isinstance(value, str) and isinstance(column.type, String) and limit and len(value) > limit:
             raise ValidationFailed(f"{key} is {len(value)} characters long; at most {limit} fit", field=key)
-        problem = _out_of_range(column, value)
+        problem = out_of_range(column, value)
         if problem:
             raise ValidationFailed(f"{key} is out of range: {problem}", field=key)
 

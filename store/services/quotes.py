@@ -33,7 +33,7 @@ from store.models.enums import ApprovalStatus, AuditAction, Role
 from store.models.enums import QuoteStatus as S
 from store.permissions import can_write_owner
 from store.services import approvals
-from store.services.crud import Access, EntitySpec, get, register, spec_for, update
+from store.services.crud import Access, EntitySpec, get, out_of_range, register, spec_for, update
 from store.services.org import actor_for_user
 from store.types import utcnow
 
@@ -172,16 +172,28 @@ def _price_line(session: Session, actor: Actor, currency: str, n: int, item: dic
     if quantity <= 0 or unit_price < 0 or not Decimal(0) <= discount <= Decimal(100):
         raise ValidationFailed(f"line {n}: quantity must be above 0, unit_price 0 or more and "
                                "discount_percent 0-100", field="line_items")
-    return Line(product.id if product else None, description, quantity, list_price, unit_price, discount)
+    line = Line(product.id if product else None, description, quantity, list_price, unit_price, discount)
+    _check_fits(n, QuoteLineItem, quantity=quantity, unit_price=unit_price, line_total=line.total)
+    return line
+
+
+def _check_fits(n: int | None, model: Any, **values: Decimal) -> None:
+    """Refuse, naming the line, a number its column cannot hold (a 422, not the database's error)."""
+    for key, value in values.items():
+        problem = out_of_range(model.__table__.c[key], value)
+        if problem:
+            raise ValidationFailed(f"line {n}: {problem}" if n else problem, field="line_items")
 
 
 def price(session: Session, *, actor: Actor, currency: str, lines: Sequence[dict[str, Any]],
           discount_percent: Decimal = Decimal(0), tax_percent: Decimal = Decimal(0)) -> Terms:
     """Price lines from the catalogue (a price the caller gives is an override) and judge them."""
     priced = [_price_line(session, actor, currency, n, dict(item)) for n, item in enumerate(lines, 1)]
-    return judge(priced, currency=currency, discount_percent=Decimal(discount_percent or 0),
-                 tax_percent=Decimal(tax_percent or 0),
-                 threshold=manager_threshold(session, workspace_id=actor.workspace_id))
+    terms = judge(priced, currency=currency, discount_percent=Decimal(discount_percent or 0),
+                  tax_percent=Decimal(tax_percent or 0),
+                  threshold=manager_threshold(session, workspace_id=actor.workspace_id))
+    _check_fits(None, Quote, subtotal=terms.totals.subtotal, total=terms.totals.total)
+    return terms
 
 
 def terms_of(session: Session, *, quote: Quote) -> Terms:
