@@ -726,6 +726,16 @@ def _text(message: BaseMessage) -> str:
     return " ".join(c if isinstance(c, str) else str(c.get("text", "")) for c in message.content)
 
 
+def _for_the_user(result: str) -> str:
+    """A tool's answer as the user reads it: a refusal ("Error: you can see ...") is said as a
+    sentence, without the label that tells a model the call failed."""
+    text = result.strip()
+    if text.startswith("Error: ") and len(text) > len("Error: "):
+        text = text.removeprefix("Error: ")
+        text = text[0].upper() + text[1:]
+    return text
+
+
 class OfflineModel:
     """Deterministic: the same conversation and CRM state give the same answer and call ids."""
 
@@ -739,7 +749,7 @@ class OfflineModel:
             content = message.content
             results.insert(0, content if isinstance(content, str) else json.dumps(content, default=str))
         if results:
-            return AIMessage(content="\n\n".join(r.strip() for r in results))
+            return AIMessage(content="\n\n".join(_for_the_user(r) for r in results))
         if not messages or not isinstance(messages[-1], HumanMessage):
             return AIMessage(content=HELP)
         raw = _text(messages[-1])

@@ -155,12 +155,12 @@ def chat(request: pytest.FixtureRequest, session: Any, session_factory: Any, tmp
 def test_a_west_rep_is_told_she_cannot_see_the_emea_team_or_lena(chat: Any, demo: Demo) -> None:
     emea = chat("priya", "show me the EMEA team pipeline")
     reply = " ".join(emea["replies"])
-    assert "you can see your own team's (West) numbers only, not the EMEA team's" in reply
+    assert reply.startswith("You can see your own team's (West) numbers only, not the EMEA team's")
     assert "Open pipeline" not in reply  # no numbers labelled as if they were what she asked for
 
     lena = chat("priya", "chart Lena's pipeline")
     reply = " ".join(lena["replies"])
-    assert "you can see your own numbers only, not Lena Fischer's" in reply
+    assert reply.startswith("You can see your own numbers only, not Lena Fischer's")
     assert lena["files"] == [] and "Priya Raman" not in reply  # not her own chart instead, unlabelled
     assert not any(name in reply for name in demo.deal_names("lena"))
 
