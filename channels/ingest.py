@@ -29,7 +29,7 @@ class CallUpload:
 def probe_recording(path: Path, filename: str, *, longest: float | None = None) -> float:
     """The recording's length in seconds (PyAV decodes its first seconds: milliseconds); audio that
     does not decode is refused (422), and so not kept."""
-    from channels.calls.transcribe import AudioUnreadable, probe_audio
+    from calls.transcribe import AudioUnreadable, probe_audio
 
     try:
         return probe_audio(path, name=filename, longest=longest)

@@ -108,8 +108,8 @@ def process_call(ctx: JobContext) -> dict[str, Any]:
 
 def _transcribe(ctx: JobContext, recording_id: uuid.UUID, path: Path, filename: str, content_type: str | None,
                 limits: CallLimits) -> None:
-    from channels.calls.captions import is_caption_file, parse_captions
-    from channels.calls.transcribe import TranscriptionError, transcribe
+    from calls.captions import is_caption_file, parse_captions
+    from calls.transcribe import TranscriptionError, transcribe
 
     _set_status(ctx, recording_id, RecordingStatus.transcribing, None)
     try:
@@ -124,7 +124,7 @@ def _transcribe(ctx: JobContext, recording_id: uuid.UUID, path: Path, filename: 
             result = parse_captions(filename, path.read_bytes(), max_cues=limits.cues, check=ctx.check)
         else:
             ctx.progress(0.02, "loading the speech model")
-            result = transcribe(path, ctx.settings, progress=lambda f, m: ctx.progress(0.05 + 0.75 * f, m),
+            result = transcribe(path, ctx.settings.whisper, progress=lambda f, m: ctx.progress(0.05 + 0.75 * f, m),
                                 name=filename, max_seconds=limits.audio_seconds, check=ctx.check)
     except JobInterrupted:
         raise  # not the file's fault: the job is marked interrupted (and the recording with it)

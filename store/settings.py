@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from calls.transcribe import Whisper
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRM_", env_file=".env", extra="ignore")
@@ -136,6 +138,13 @@ class Settings(BaseSettings):
     @property
     def trusted_authserv_ids(self) -> list[str]:
         return [part.strip().lower() for part in self.inbound_trusted_authserv_ids.split(",") if part.strip()]
+
+    @property
+    def whisper(self) -> Whisper:
+        """The speech model for call recordings, as calls.transcribe takes it."""
+        return Whisper(model=self.whisper_model, device=self.whisper_device, compute_type=self.whisper_compute_type,
+                       download_root=self.whisper_download_root, cpu_threads=self.whisper_cpu_threads,
+                       language=self.whisper_language)
 
     @property
     def resolved_database_url(self) -> str:

@@ -167,7 +167,7 @@ def test_shutdown_does_not_wait_for_a_runaway_job_which_ends_interrupted_and_ret
 
 STUCK_SERVER = """
 import sys, time
-import channels.calls.captions as captions
+import calls.captions as captions
 
 def stuck(*args, **kwargs):  # never returns and never checks in: a job that will not stop by itself
     while True:

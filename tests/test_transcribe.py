@@ -1,4 +1,4 @@
-"""Recordings and meeting transcripts -> timestamped text (channels/calls).
+"""Recordings and meeting transcripts -> timestamped text (calls/).
 
 The whisper path runs for real: faster-whisper + CTranslate2 + PyAV on audio these tests write,
 with a tiny random-weight Whisper built here (tests/whisper_tiny.py; no model hub). Its text is
@@ -20,11 +20,12 @@ import av
 import numpy as np
 import pytest
 
-from channels.calls import (
+from calls import (
     AudioUnreadable,
     Segment,
     TooLong,
     TranscriptionError,
+    Whisper,
     WhisperModelUnavailable,
     clear_whisper_cache,
     decode_audio,
@@ -38,7 +39,7 @@ from store.settings import Settings
 from tests.whisper_tiny import build_tiny_whisper
 
 # The module (the package's `transcribe` attribute is the function of that name).
-transcribe_module = importlib.import_module("channels.calls.transcribe")
+transcribe_module = importlib.import_module("calls.transcribe")
 
 # Random weights never stop on their own: bound the tokens per 30 s window. Greedy only (no
 # sampling fallback), so that every window gives a segment (see tests/whisper_tiny.py).
@@ -55,12 +56,13 @@ def _fresh_model_cache() -> Iterator[None]:
     clear_whisper_cache()
 
 
-def settings_for(model: str | Path, tmp_path: Path, **kw: object) -> Settings:
+def settings_for(model: str | Path, tmp_path: Path, **kw: object) -> Whisper:
+    """The speech model as the job passes it: from the settings (CRM_WHISPER_*)."""
     values: dict[str, object] = {"data_dir": tmp_path, "whisper_model": str(model), "whisper_device": "cpu",
                                  "whisper_compute_type": "int8", "whisper_cpu_threads": 2,
                                  "whisper_download_root": tmp_path / "hub-cache", "whisper_language": None}
     values.update(kw)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values).whisper  # type: ignore[call-arg]
 
 
 def tone(seconds: float, rate: int) -> np.ndarray:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from channels.calls.transcribe import (
+from calls.transcribe import (
     CONTROL_CHARS,
     Segment,
     TooLong,

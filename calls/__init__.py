@@ -1,21 +1,24 @@
 """Calls: a recording (faster-whisper) or a meeting tool's transcript (.vtt, .srt, .txt) -> timestamped text.
 
-    from channels.calls import is_caption_file, parse_captions, transcribe
+    from calls import is_caption_file, parse_captions, transcribe
 
-    result = parse_captions(name, data) if is_caption_file(name, ctype) else transcribe(path, settings, name=name)
+    result = parse_captions(name, data) if is_caption_file(name, ctype) else transcribe(path, whisper, name=name)
     result.text, result.segments  # [Segment(start, end, text, speaker)], seconds from the start
 
 Errors are TranscriptionError (WhisperModelUnavailable, AudioUnreadable, TooLong) with a message that
-says what to fix. Importing this package loads neither faster-whisper nor PyAV; transcribing does.
+says what to fix. `whisper` (a `Whisper`) names the speech model; the caller fills it from its settings
+(`Settings.whisper`): nothing here reads settings or a database. Importing this package loads neither
+faster-whisper nor PyAV; transcribing does.
 """
 
-from channels.calls.captions import CAPTION_SUFFIXES, is_caption_file, parse_captions
-from channels.calls.transcribe import (
+from calls.captions import CAPTION_SUFFIXES, is_caption_file, parse_captions
+from calls.transcribe import (
     AudioUnreadable,
     Segment,
     TooLong,
     TranscriptionError,
     TranscriptResult,
+    Whisper,
     WhisperModelUnavailable,
     clear_whisper_cache,
     decode_audio,
@@ -26,6 +29,6 @@ from channels.calls.transcribe import (
 
 __all__ = [
     "CAPTION_SUFFIXES", "AudioUnreadable", "Segment", "TooLong", "TranscriptResult", "TranscriptionError",
-    "WhisperModelUnavailable", "clear_whisper_cache", "decode_audio", "is_caption_file", "load_whisper",
+    "Whisper", "WhisperModelUnavailable", "clear_whisper_cache", "decode_audio", "is_caption_file", "load_whisper",
     "parse_captions", "probe_audio", "transcribe",
 ]

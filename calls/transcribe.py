@@ -1,16 +1,17 @@
 """Call recordings -> timestamped text with faster-whisper (CTranslate2 + PyAV; no torch, no ffmpeg binary).
 
-`transcribe(path, settings)` checks the audio first (`probe_audio`, PyAV: a broken or empty file
+`transcribe(path, whisper)` checks the audio first (`probe_audio`, PyAV: a broken or empty file
 fails in milliseconds, before any model work), loads the model once per process
 (`load_whisper`, cached per model/device/compute type), decodes the audio (`decode_audio`: never
 more than `max_seconds` of it, whatever the file's header claims), then runs the model window by
 window, reporting progress as the segments come.
 
-The model is `settings.whisper_model` (CRM_WHISPER_MODEL): either a directory holding a
-CTranslate2 conversion (model.bin, config.json, tokenizer.json, vocabulary.json) or a model
-name ("small") that faster-whisper fetches from the Hugging Face hub into
-CRM_WHISPER_DOWNLOAD_ROOT. Where the hub is unreachable (development and CI machines here) a
-name fails with `WhisperModelUnavailable`, whose message says what to put in CRM_WHISPER_MODEL.
+The model is `whisper.model` (`Whisper`: which model and how to run it; the caller fills it from
+its settings, CRM_WHISPER_*): either a directory holding a CTranslate2 conversion (model.bin,
+config.json, tokenizer.json, vocabulary.json) or a model name ("small") that faster-whisper
+fetches from the Hugging Face hub into CRM_WHISPER_DOWNLOAD_ROOT. Where the hub is unreachable
+(development and CI machines here) a name fails with `WhisperModelUnavailable`, whose message says
+what to put in CRM_WHISPER_MODEL.
 
 faster-whisper, ctranslate2, PyAV and huggingface_hub are imported inside the functions that
 need them: importing this module (for the types and errors) costs nothing.
@@ -31,8 +32,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-    from store.settings import Settings
-
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
@@ -46,6 +45,19 @@ AUDIO_FORMATS = "MP3, M4A/MP4 (AAC), WAV, OGG/Opus, WebM, FLAC, or any audio or 
 # only what is already downloaded (huggingface_hub itself sets no timeout on its first call:
 # a network that drops packets would hang a job for minutes).
 HUB_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Whisper:
+    """Which speech model and how to run it. The messages name the settings each field comes from
+    (CRM_WHISPER_MODEL, _DEVICE, _COMPUTE_TYPE, _DOWNLOAD_ROOT, _CPU_THREADS, _LANGUAGE)."""
+
+    model: str = "small"  # a CTranslate2 directory, or a model name faster-whisper fetches from the hub
+    device: str = "cpu"
+    compute_type: str = "int8"
+    download_root: Path | None = None  # where hub downloads are kept (None: the Hugging Face cache)
+    cpu_threads: int = 0  # 0: CTranslate2 decides
+    language: str | None = None  # None: detected per recording
 
 
 @dataclass
@@ -281,7 +293,7 @@ def _hub_unreachable_reason() -> str | None:
     return None
 
 
-def _download(model: str, settings: Settings) -> str:
+def _download(model: str, whisper: Whisper) -> str:
     """The local directory of hub model `model` (a size like "small" or "org/repo"), fetched if needed."""
     from faster_whisper.utils import available_models, download_model
 
@@ -289,7 +301,7 @@ def _download(model: str, settings: Settings) -> str:
         raise WhisperModelUnavailable(
             f"CRM_WHISPER_MODEL={model!r} is neither a directory here nor a model name faster-whisper knows "
             f"({', '.join(available_models())}). {_how_to_fix('small')}")
-    root = str(settings.whisper_download_root) if settings.whisper_download_root else None
+    root = str(whisper.download_root) if whisper.download_root else None
     where = root or "the Hugging Face cache (~/.cache/huggingface)"
     unreachable = _hub_unreachable_reason()
     try:
@@ -305,9 +317,9 @@ def _download(model: str, settings: Settings) -> str:
             f"({type(exc).__name__}: {str(exc)[:300]}). {_how_to_fix(model)}") from exc
 
 
-def load_whisper(settings: Settings) -> WhisperModel:
-    """The faster-whisper model `settings` name, loaded once per process (per model, device, compute type)."""
-    model = (settings.whisper_model or "").strip()
+def load_whisper(whisper: Whisper) -> WhisperModel:
+    """The faster-whisper model `whisper` names, loaded once per process (per model, device, compute type)."""
+    model = (whisper.model or "").strip()
     if not model:
         raise WhisperModelUnavailable(f"CRM_WHISPER_MODEL is empty. {_how_to_fix('small')}")
     local = Path(model).expanduser()
@@ -319,18 +331,18 @@ def load_whisper(settings: Settings) -> WhisperModel:
         raise WhisperModelUnavailable(f"CRM_WHISPER_MODEL={model!r}: there is no such directory. "
                                       f"{_how_to_fix('small')}")
     else:
-        key = ("hub", model, str(settings.whisper_download_root or ""))
-    key += (settings.whisper_device, settings.whisper_compute_type, settings.whisper_cpu_threads)
+        key = ("hub", model, str(whisper.download_root or ""))
+    key += (whisper.device, whisper.compute_type, whisper.cpu_threads)
 
     with _models_lock:
         cached = _models.get(key)
         if cached is not None:
             return cached
         started = time.monotonic()
-        directory = str(local) if key[0] == "dir" else _download(model, settings)
+        directory = str(local) if key[0] == "dir" else _download(model, whisper)
         if key[0] == "hub":
             _check_model_dir(Path(directory), model, downloaded=True)
-        loaded = _construct(directory, model, settings)
+        loaded = _construct(directory, model, whisper)
         wanted, given = loaded.model.n_mels, loaded.feature_extractor.mel_filters.shape[0]
         if wanted != given:  # large-v3 and turbo take 128 mel bands; without the file faster-whisper makes 80
             found = ("a preprocessor_config.json saying " + str(given)
@@ -339,27 +351,27 @@ def load_whisper(settings: Settings) -> WhisperModel:
                 f"CRM_WHISPER_MODEL={model!r}: the model takes {wanted} mel bands but {directory} has {found}; "
                 "copy the model's preprocessor_config.json there (`--copy_files tokenizer.json "
                 "preprocessor_config.json` when converting)")
-        log.info("loaded whisper model %s on %s (%s) in %.1f s", model, settings.whisper_device,
-                 settings.whisper_compute_type, time.monotonic() - started)
+        log.info("loaded whisper model %s on %s (%s) in %.1f s", model, whisper.device, whisper.compute_type,
+                 time.monotonic() - started)
         _models[key] = loaded
         return loaded
 
 
-def _construct(directory: str, model: str, settings: Settings) -> WhisperModel:
+def _construct(directory: str, model: str, whisper: Whisper) -> WhisperModel:
     from faster_whisper import WhisperModel
 
     try:
-        return WhisperModel(directory, device=settings.whisper_device, compute_type=settings.whisper_compute_type,
-                            cpu_threads=settings.whisper_cpu_threads, local_files_only=True)
+        return WhisperModel(directory, device=whisper.device, compute_type=whisper.compute_type,
+                            cpu_threads=whisper.cpu_threads, local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - ctranslate2/tokenizers raise RuntimeError, ValueError, Exception
         reason = f"{type(exc).__name__}: {str(exc)[:300]}"
         text = str(exc).lower()
         if "compute type" in text:
             raise TranscriptionError(
-                f"CRM_WHISPER_COMPUTE_TYPE={settings.whisper_compute_type!r} does not work on "
-                f"{settings.whisper_device!r} ({reason}); use int8 (CPU) or float16 / int8_float16 (GPU)") from exc
+                f"CRM_WHISPER_COMPUTE_TYPE={whisper.compute_type!r} does not work on "
+                f"{whisper.device!r} ({reason}); use int8 (CPU) or float16 / int8_float16 (GPU)") from exc
         if _is_device_error(text):
-            raise _device_error(settings, exc) from exc
+            raise _device_error(whisper, exc) from exc
         raise WhisperModelUnavailable(
             f"CRM_WHISPER_MODEL={model!r}: the model files in {directory} could not be loaded ({reason}); they "
             f"are damaged or were converted by a newer CTranslate2. {_how_to_fix('small')}") from exc
@@ -370,15 +382,15 @@ def _is_device_error(text: str) -> bool:
     return any(word in text for word in ("device", "cuda", "cublas", "cudnn", "libnv", "gpu"))
 
 
-def _device_error(settings: Settings, exc: BaseException) -> TranscriptionError:
+def _device_error(whisper: Whisper, exc: BaseException) -> TranscriptionError:
     return TranscriptionError(
-        f"CRM_WHISPER_DEVICE={settings.whisper_device!r} is not usable here ({type(exc).__name__}: "
+        f"CRM_WHISPER_DEVICE={whisper.device!r} is not usable here ({type(exc).__name__}: "
         f"{str(exc)[:300]}); use cpu, or cuda on a machine with an NVIDIA GPU, its driver, and the CUDA 12 "
         "cuBLAS and cuDNN 9 libraries")
 
 
-def engine_label(settings: Settings) -> str:
-    model = (settings.whisper_model or "").strip()
+def engine_label(whisper: Whisper) -> str:
+    model = (whisper.model or "").strip()
     local = Path(model).expanduser()
     name = local.resolve().name if local.is_dir() else model
     return f"faster-whisper:{name}"
@@ -387,7 +399,7 @@ def engine_label(settings: Settings) -> str:
 # --- transcription ---------------------------------------------------------------------------------
 
 
-def transcribe(path: Path, settings: Settings, *, progress: Progress | None = None, name: str | None = None,
+def transcribe(path: Path, whisper: Whisper, *, progress: Progress | None = None, name: str | None = None,
                max_seconds: float | None = None, check: Callable[[], None] | None = None,
                **options: Any) -> TranscriptResult:
     """Speech to timestamped segments.
@@ -397,7 +409,7 @@ def transcribe(path: Path, settings: Settings, *, progress: Progress | None = No
     `max_seconds`: a longer recording fails with TooLong (before the model loads when its header says
     so, else as soon as decoding passes it). `check()` is called while decoding (a time budget).
     `options` go to faster-whisper's `WhisperModel.transcribe`, over these defaults: language from
-    CRM_WHISPER_LANGUAGE (None: detected), beam_size 5, vad_filter False. Useful ones:
+    `whisper.language` (None: detected), beam_size 5, vad_filter False. Useful ones:
     `initial_prompt` / `hotwords` (names of the people and companies on the call help spelling),
     `beam_size` 1 (about twice as fast on CPU), `max_new_tokens` (a bound per 30 s window),
     `temperature` (0: greedy, no sampling fallback; deterministic).
@@ -410,8 +422,8 @@ def transcribe(path: Path, settings: Settings, *, progress: Progress | None = No
                       f"{_clock(max_seconds)} (CRM_CALL_MAX_AUDIO_SECONDS): split it into parts")
     report = progress or (lambda fraction, message: None)
     report(0.0, "loading the speech model")
-    model = load_whisper(settings)
-    language = options.pop("language", None) or settings.whisper_language or None
+    model = load_whisper(whisper)
+    language = options.pop("language", None) or whisper.language or None
     if language and language not in model.supported_languages:
         known = ("this model is English-only: en, or a multilingual model (small, not small.en)"
                  if model.supported_languages == ["en"] else "a code like en, de, fr, es, pt")
@@ -442,14 +454,14 @@ def transcribe(path: Path, settings: Settings, *, progress: Progress | None = No
                               "recording as "
                               f"{AUDIO_FORMATS}") from exc
     except RuntimeError as exc:
-        if settings.whisper_device != "cpu" and _is_device_error(str(exc)):
+        if whisper.device != "cpu" and _is_device_error(str(exc)):
             # CUDA libraries are loaded on first use, so a GPU without cuBLAS/cuDNN fails here, not at load.
-            raise _device_error(settings, exc) from exc
+            raise _device_error(whisper, exc) from exc
         raise
     report(1.0, f"transcribed {_clock(duration)} in {time.monotonic() - started:.0f} s")
     return TranscriptResult(
         text=join_segments(segments), segments=segments, language=info.language, duration_seconds=duration,
-        engine=engine_label(settings),
+        engine=engine_label(whisper),
         details={"language_probability": round(float(info.language_probability), 3),
                  "seconds": round(time.monotonic() - started, 2)})
 
@@ -461,7 +473,7 @@ def _clock(seconds: float) -> str:
 
 
 __all__ = [
-    "AUDIO_FORMATS", "AudioUnreadable", "Segment", "TooLong", "TranscriptResult", "TranscriptionError",
+    "AUDIO_FORMATS", "AudioUnreadable", "Segment", "TooLong", "TranscriptResult", "TranscriptionError", "Whisper",
     "WhisperModelUnavailable", "clean_text", "clear_whisper_cache", "decode_audio", "engine_label", "join_segments",
     "load_whisper", "probe_audio", "transcribe",
 ]
