@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from channels.inbox import auth
+from mail import auth
 
 
 @dataclass

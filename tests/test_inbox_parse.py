@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from channels.inbox import MalformedEmail, parse_email
-from channels.inbox import attachments as attachments_module
-from channels.inbox.attachments import extract_text
-from channels.inbox.forwards import find_forward, parse_addresses, parse_date, strip_forward_prefix
-from channels.inbox.html_text import html_to_text
+from mail import MalformedEmail, parse_email
+from mail import attachments as attachments_module
+from mail.attachments import extract_text
+from mail.forwards import find_forward, parse_addresses, parse_date, strip_forward_prefix
+from mail.html_text import html_to_text
 
 DATA = Path(__file__).parent / "data" / "email"
 FILES = sorted(p.name for p in DATA.glob("*.eml"))

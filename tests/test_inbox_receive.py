@@ -21,9 +21,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from channels.inbox import DeliveryResult, parse_email
 from channels.inbox.smtp import InboxSMTPServer, is_inbox_recipient, smtp_reply
 from channels.inbox.webhooks import inbound_router
+from mail import DeliveryResult, parse_email
 
 DATA = Path(__file__).parent / "data" / "email"
 GMAIL_FORWARD = (DATA / "gmail_forward_with_pdf.eml").read_bytes()

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from channels.inbox import DeliveryResult
-from channels.inbox.auth import Lookup, authenticate
-from channels.inbox.mime import MalformedEmail, ParsedEmail, parse_email
 from channels.jobs import submit
+from mail.auth import Lookup, authenticate
+from mail.mime import MalformedEmail, ParsedEmail, parse_email
+from mail.types import DeliveryResult
 from store.db import get_sessionmaker, unit_of_work
 from store.errors import CRMError
 from store.services import inbox

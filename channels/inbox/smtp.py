@@ -33,7 +33,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from channels.inbox.types import DeliveryResult
+from mail.types import DeliveryResult
 from store.services.inbox import is_inbox_address
 
 log = logging.getLogger("crm.inbox.smtp")

@@ -64,7 +64,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from channels.inbox.types import DeliveryResult
+from mail.types import DeliveryResult
 
 log = logging.getLogger("crm.inbox.webhooks")
 

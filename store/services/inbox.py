@@ -9,7 +9,7 @@ Rules:
 - the forwarder is the outer From; it must be an active user of the workspace, or the
   message is refused and nothing of it is kept (an upload belongs to the signed-in uploader);
 - sender authentication (DESIGN.md "Inbound sender authentication"): mail whose From could not
-  be authenticated (`SenderCheck`, made by channels/inbox/auth.py) is kept and processed but
+  be authenticated (`SenderCheck`, made by mail/auth.py) is kept and processed but
   marked so, and is filed as the From's rep only when it also came by her route (the envelope
   sender the transport reported is her address); from another user's route it is that user's
   copy, from no user's it is refused. A workspace with `settings.inbox.unauthenticated =
@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mail.types import SenderCheck
 from store import audit, events
 from store.actor import Actor
 from store.errors import ValidationFailed
@@ -59,15 +60,6 @@ class InboundAttachment:
     sha256: str
     text: str | None = None
     error: str | None = None
-
-
-@dataclass
-class SenderCheck:
-    """Whether the message's From was authenticated, and how (or why not), in one line."""
-
-    authenticated: bool
-    detail: str
-    temporary: bool = False  # not authenticated only because a DNS lookup failed: it may pass later
 
 
 @dataclass

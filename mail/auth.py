@@ -39,7 +39,7 @@ import authres
 import dkim
 import spf
 
-from store.services.inbox import SenderCheck
+from mail.types import SenderCheck
 
 log = logging.getLogger("crm.inbox.auth")
 

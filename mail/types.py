@@ -1,6 +1,8 @@
-"""The inbox's data: what a parsed email looks like, and what a delivery attempt returns.
+"""Mail's data: what a parsed email looks like, whether its sender was authenticated, and what a
+delivery attempt returns.
 
-Plain dataclasses, no database: `mime.parse_email` builds them, `deliver` (the lead's) stores them.
+Plain dataclasses, no database: `mime.parse_email` builds a ParsedEmail, `auth.authenticate` a
+SenderCheck, and the store's inbox service keeps the two as the rep's copy.
 """
 
 from __future__ import annotations
@@ -69,6 +71,15 @@ class ParsedEmail:
             return self.forwarded
         return OriginalMessage(from_=self.from_, to=list(self.to), cc=list(self.cc), sent_at=self.sent_at,
                                subject=self.subject, message_id=self.message_id, text=self.text)
+
+
+@dataclass
+class SenderCheck:
+    """Whether the message's From was authenticated, and how (or why not), in one line."""
+
+    authenticated: bool
+    detail: str
+    temporary: bool = False  # not authenticated only because a DNS lookup failed: it may pass later
 
 
 DeliveryStatus = Literal["accepted", "duplicate", "refused", "invalid", "error"]

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from channels.inbox.html_text import html_to_text
+from mail.html_text import html_to_text
 
 MAX_TEXT_CHARS = 1_000_000
 EXTRA_HINT = "pip install 'agent-crm[unstructured]'"
@@ -201,7 +201,7 @@ def _table_text(table: object) -> str:
 
 
 def _read_eml(filename: str, content_type: str, data: bytes) -> tuple[str | None, str | None]:
-    from channels.inbox.mime import MalformedEmail, parse_email
+    from mail.mime import MalformedEmail, parse_email
 
     try:
         inner = parse_email(data)

@@ -48,16 +48,16 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from channels.inbox.attachments import extract_text
-from channels.inbox.forwards import (
+from mail.attachments import extract_text
+from mail.forwards import (
     find_forward,
     is_forward_subject,
     is_reply_subject,
     parse_date,
     strip_forward_prefix,
 )
-from channels.inbox.html_text import html_to_text
-from channels.inbox.types import Address, Attachment, MalformedEmail, OriginalMessage, ParsedEmail
+from mail.html_text import html_to_text
+from mail.types import Address, Attachment, MalformedEmail, OriginalMessage, ParsedEmail
 
 __all__ = ["DEFAULT_MAX_BYTES", "Address", "Attachment", "MalformedEmail", "OriginalMessage", "ParsedEmail",
            "parse_email"]

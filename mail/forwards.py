@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 
-from channels.inbox.types import Address, OriginalMessage
+from mail.types import Address, OriginalMessage
 
 # Separators that say "forward" outright, and those that Outlook also puts above a quoted reply.
 _FORWARD_PHRASES = [

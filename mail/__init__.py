@@ -1,0 +1,35 @@
+"""Mail, read: one received message (bytes) -> a `ParsedEmail`, with no database and no settings.
+
+- `mime.py`: MIME structure, headers, charsets, bodies, forwards as attachments;
+- `forwards.py`: a forwarded message recovered from the text (Gmail, Outlook, Apple Mail...);
+- `attachments.py`: text out of attached files (pypdf, python-docx, ...); `html_text.py`: HTML to text;
+- `auth.py`: whether the From is authenticated (DKIM, SPF, a trusted receiver's verdict), with DNS
+  injected;
+- `types.py`: the shapes: ParsedEmail, from the listener to the store's inbox service.
+
+Every layer may import this package; it imports none of them.
+"""
+
+from mail.mime import parse_email
+from mail.types import (
+    Address,
+    Attachment,
+    DeliveryResult,
+    DeliveryStatus,
+    MalformedEmail,
+    OriginalMessage,
+    ParsedEmail,
+    SenderCheck,
+)
+
+__all__ = [
+    "Address",
+    "Attachment",
+    "DeliveryResult",
+    "DeliveryStatus",
+    "MalformedEmail",
+    "OriginalMessage",
+    "ParsedEmail",
+    "SenderCheck",
+    "parse_email",
+]
