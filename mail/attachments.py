@@ -1,12 +1,14 @@
 """Text out of email attachments, with a reason whenever there is none.
 
-`extract_text(filename, content_type, data, *, mode="builtin") -> (text, error)`; never raises.
+`read_attachment(filename, content_type, data, *, read_email, mode="builtin") -> (text, error)`;
+never raises. Callers use `mail.mime.extract_text`, which reads attached emails (.eml,
+message/rfc822) itself and hands them in as `read_email`: parsing an email is its job, and this
+module sits below it.
 
 Built in (small, offline, fast): PDF via pypdf, .docx via python-docx (paragraphs and tables, in
-document order), plain text / CSV / Markdown / JSON / calendar / vCard, HTML (via `html_text`),
-attached emails (.eml, message/rfc822: their headers and text). The kind is decided by the file
-extension first, then the declared content type, then magic bytes: mail clients often send PDFs as
-application/octet-stream.
+document order), plain text / CSV / Markdown / JSON / calendar / vCard, HTML (via `html_text`). The
+kind is decided by the file extension first, then the declared content type, then magic bytes:
+mail clients often send PDFs as application/octet-stream.
 
 Anything else (pptx, xlsx, odt, .doc, images, ...) goes to `unstructured` only when it is installed
 (`pip install 'agent-crm[unstructured]'`); it is imported lazily with DO_NOT_TRACK=1 (it posts
@@ -42,11 +44,16 @@ _SIGNATURE_TYPES = {"application/pkcs7-signature", "application/x-pkcs7-signatur
 _SMIME_TYPES = {"application/pkcs7-mime", "application/x-pkcs7-mime"}
 
 
-def extract_text(filename: str, content_type: str, data: bytes, *,
-                 mode: str = "builtin") -> tuple[str | None, str | None]:
-    """(text, None) when text was read; (None, reason) when it could not be. Never raises."""
+_Reader = Callable[[str, str, bytes], tuple[str | None, str | None]]
+EmailReader = Callable[[bytes], tuple[str | None, str | None]]
+
+
+def read_attachment(filename: str, content_type: str, data: bytes, *, read_email: EmailReader,
+                    mode: str = "builtin") -> tuple[str | None, str | None]:
+    """(text, None) when text was read; (None, reason) when it could not be. Never raises.
+    `read_email(data)` reads an attached email the same way."""
     try:
-        text, error = _extract(filename or "", (content_type or "").lower(), data, mode)
+        text, error = _extract(filename or "", (content_type or "").lower(), data, mode, read_email)
     except Exception as exc:  # noqa: BLE001  (a bad attachment must never break the email)
         text, error = None, f"could not read {_label(filename, content_type)}: {type(exc).__name__}: {exc}"
     if text is not None:
@@ -54,13 +61,16 @@ def extract_text(filename: str, content_type: str, data: bytes, *,
     return text, error
 
 
-def _extract(filename: str, content_type: str, data: bytes, mode: str) -> tuple[str | None, str | None]:
+def _extract(filename: str, content_type: str, data: bytes, mode: str,
+             read_email: EmailReader) -> tuple[str | None, str | None]:
     if not data:
         return None, "empty file (0 bytes)"
     ctype = content_type.split(";")[0].strip()
     kind = _kind(filename, ctype, data)
+    if kind == "eml":
+        return read_email(data)
     reader = _READERS.get(kind)
-    if mode == "unstructured" and kind not in ("tnef", "signature", "smime", "text", "eml"):
+    if mode == "unstructured" and kind not in ("tnef", "signature", "smime", "text"):
         text, error = _unstructured(filename, ctype, data)
         if text is not None or reader is None:
             return text, error
@@ -200,27 +210,6 @@ def _table_text(table: object) -> str:
     return "\n".join(rows)
 
 
-def _read_eml(filename: str, content_type: str, data: bytes) -> tuple[str | None, str | None]:
-    from mail.mime import MalformedEmail, parse_email
-
-    try:
-        inner = parse_email(data)
-    except MalformedEmail as exc:
-        return None, f"the attached email could not be read: {exc}"
-    head = [f"From: {_show(inner.from_)}", f"To: {', '.join(_show(a) for a in inner.to)}"]
-    if inner.sent_at:
-        head.append(f"Date: {inner.sent_at.isoformat()}")
-    head.append(f"Subject: {inner.subject}")
-    parts = ["\n".join(head), inner.text]
-    parts += [f"[attachment {a.filename}]\n{a.text}" for a in inner.attachments if a.text]
-    return "\n\n".join(part for part in parts if part), None
-
-
-def _show(address: object) -> str:
-    name, addr = getattr(address, "name", None), getattr(address, "address", "")
-    return f"{name} <{addr}>" if name else addr
-
-
 def _read_tnef(filename: str, content_type: str, data: bytes) -> tuple[str | None, str | None]:
     return None, ("winmail.dat (Outlook's TNEF/rich-text format) cannot be read; ask the sender to send it again "
                   "as HTML or plain text (Outlook: File > Options > Mail > Compose messages in HTML)")
@@ -238,10 +227,9 @@ def _read_image(filename: str, content_type: str, data: bytes) -> tuple[str | No
     return None, f"image: no text extracted (reading text in images needs OCR: {EXTRA_HINT})"
 
 
-_Reader = Callable[[str, str, bytes], tuple[str | None, str | None]]
 _READERS: dict[str, _Reader] = {
-    "pdf": _read_pdf, "docx": _read_docx, "text": _read_text, "html": _read_html, "eml": _read_eml,
-    "tnef": _read_tnef, "signature": _read_signature, "smime": _read_smime,
+    "pdf": _read_pdf, "docx": _read_docx, "text": _read_text, "html": _read_html, "tnef": _read_tnef,
+    "signature": _read_signature, "smime": _read_smime,
 }
 
 

@@ -24,7 +24,7 @@ what was odd is reported in `warnings`:
   BCC'd to the inbox) is only a forward under an explicit forward separator: the Outlook header
   block above a quoted reply is history, and the reply itself is the email.
 - Attachments: every non-body leaf part, each with its text or the reason there is none
-  (`attachments.extract_text`); inline images are listed but not read (logos, signatures).
+  (`extract_text`); inline images are listed but not read (logos, signatures).
   winmail.dat is listed with an error saying it cannot be read.
 - Missing Message-ID: a synthetic, stable one from the SHA-256 of the raw bytes (CRLF read as
   LF), so the same message received twice, by SMTP or as an uploaded file, is still one email.
@@ -40,33 +40,23 @@ import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
-from email import policy
-from email.headerregistry import HeaderRegistry, UnstructuredHeader
+from datetime import UTC, tzinfo
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from mail.attachments import extract_text
-from mail.forwards import (
-    find_forward,
-    is_forward_subject,
-    is_reply_subject,
-    parse_date,
-    strip_forward_prefix,
-)
+from mail.attachments import read_attachment
+from mail.forwards import find_forward, is_forward_subject, is_reply_subject, strip_forward_prefix
+from mail.headers import POLICY, fix_text, header_text, read_headers
 from mail.html_text import html_to_text
 from mail.types import Address, Attachment, MalformedEmail, OriginalMessage, ParsedEmail
 
-__all__ = ["DEFAULT_MAX_BYTES", "Address", "Attachment", "MalformedEmail", "OriginalMessage", "ParsedEmail",
-           "parse_email"]
+__all__ = ["DEFAULT_MAX_BYTES", "extract_text", "parse_email"]
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 HOW_TO_SEND = "Forward the message as it is, or save it as .eml from your mail client and upload that."
 
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
-_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _SIGNATURE_TYPES = {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
 _DEFECT_WARNINGS = {
     "CloseBoundaryNotFoundDefect": "the message ends before its last MIME part is closed (cut short?); "
@@ -78,27 +68,14 @@ _DEFECT_WARNINGS = {
 }
 
 
-class _LenientHeaders(HeaderRegistry):
-    """The standard header registry, except that a header it cannot parse (the parser raises on
-    some malformed addresses) is kept as unstructured text instead of breaking the message."""
-
-    def __call__(self, name: str, value: str):  # type: ignore[no-untyped-def]
-        try:
-            return super().__call__(name, value)
-        except Exception:  # noqa: BLE001
-            fallback = type("_UnparsedHeader", (UnstructuredHeader, self.base_class), {})
-            return fallback(name, re.sub(r"[\r\n]+", " ", str(value)))
-
-
-_POLICY = policy.default.clone(header_factory=_LenientHeaders())
 
 
 def parse_email(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, extractor: str = "builtin") -> ParsedEmail:
     """Parse a received message. Raises MalformedEmail (with what to fix) when it cannot be an email."""
     raw = _check_raw(raw, max_bytes)
-    msg = BytesParser(policy=_POLICY).parsebytes(raw)
+    msg = BytesParser(policy=POLICY).parsebytes(raw)
     warnings: list[str] = []
-    head = _read_headers(msg, warnings)
+    head = read_headers(msg, warnings)
     if head.from_ is None:
         raise MalformedEmail(f"not an email: no From header with an address (first bytes: {raw[:80]!r}). "
                              + HOW_TO_SEND)
@@ -121,6 +98,31 @@ def parse_email(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, extractor: st
     _find_forward(parsed, content, walker, head.local_tz)
     _keepable(parsed)
     return parsed
+
+
+def extract_text(filename: str, content_type: str, data: bytes, *,
+                 mode: str = "builtin") -> tuple[str | None, str | None]:
+    """An attachment's text, or why there is none (`attachments.read_attachment`); never raises. An
+    attached email (.eml, message/rfc822) is read here: its headers, its text and its attachments'."""
+    return read_attachment(filename, content_type, data, mode=mode, read_email=_email_text)
+
+
+def _email_text(data: bytes) -> tuple[str | None, str | None]:
+    try:
+        inner = parse_email(data)
+    except MalformedEmail as exc:
+        return None, f"the attached email could not be read: {exc}"
+    head = [f"From: {_show(inner.from_)}", f"To: {', '.join(_show(a) for a in inner.to)}"]
+    if inner.sent_at:
+        head.append(f"Date: {inner.sent_at.isoformat()}")
+    head.append(f"Subject: {inner.subject}")
+    parts = ["\n".join(head), inner.text]
+    parts += [f"[attachment {a.filename}]\n{a.text}" for a in inner.attachments if a.text]
+    return "\n\n".join(part for part in parts if part), None
+
+
+def _show(address: Address) -> str:
+    return f"{address.name} <{address.address}>" if address.name else address.address
 
 
 # NUL (which PostgreSQL refuses in text) and lone surrogates (which no database or UTF-8 answer
@@ -165,124 +167,6 @@ def _synthetic_id(raw: bytes) -> str:
     """Line endings are normalised first: SMTP delivers CRLF, a saved .eml often has LF."""
     digest = hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
     return f"<{digest}@no-message-id.agent-crm>"
-
-
-# -- headers ------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Headers:
-    from_: Address | None
-    to: list[Address]
-    cc: list[Address]
-    reply_to: list[Address]
-    subject: str
-    sent_at: datetime | None
-    local_tz: tzinfo | None  # the zone the Date header was written in (the sender's)
-    message_id: str | None
-    in_reply_to: str | None
-    references: list[str]
-
-
-def _read_headers(msg: Message, warnings: list[str], label: str = "") -> _Headers:
-    for name in ("From", "Subject", "Date", "Message-ID"):
-        count = sum(1 for key, _ in msg.raw_items() if key.lower() == name.lower())
-        if count > 1:
-            warnings.append(f"{label}{count} {name} headers; the first is used")
-    senders = _addresses(msg, "from", warnings, label)
-    sent_at, local_tz = _date(msg, warnings, label)
-    ids = _message_ids(msg, "message-id")
-    return _Headers(
-        from_=senders[0] if senders else None, to=_addresses(msg, "to", warnings, label),
-        cc=_addresses(msg, "cc", warnings, label), reply_to=_addresses(msg, "reply-to", warnings, label),
-        subject=" ".join(_header_text(msg, "subject").split()), sent_at=sent_at, local_tz=local_tz,
-        message_id=ids[0] if ids else _bare_id(_header_text(msg, "message-id")),
-        in_reply_to=next(iter(_message_ids(msg, "in-reply-to")), None),
-        references=_message_ids(msg, "references"))
-
-
-def _header_text(msg: Message, name: str) -> str:
-    try:
-        value = msg.get(name)
-    except Exception:  # noqa: BLE001  (a header the registry cannot parse)
-        value = None
-    return fix_text(str(value)) if value is not None else ""
-
-
-def _all_header_texts(msg: Message, name: str) -> list[tuple[object, str]]:
-    try:
-        values = msg.get_all(name) or []
-    except Exception:  # noqa: BLE001
-        values = []
-    return [(value, fix_text(str(value))) for value in values]
-
-
-def fix_text(text: str) -> str:
-    """Header text that held raw 8-bit bytes (surrogate escapes) read as UTF-8, else Windows-1252."""
-    if not re.search(r"[\udc80-\udcff]", text):
-        return text
-    data = text.encode("utf-8", "surrogateescape")
-    for codec in ("utf-8", "cp1252"):
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
-
-
-def _addresses(msg: Message, name: str, warnings: list[str], label: str) -> list[Address]:
-    found: list[Address] = []
-    for value, text in _all_header_texts(msg, name):
-        for display, written in _address_pairs(value, text):
-            spec = fix_text(written).strip().strip("<>").lower()
-            display = " ".join(fix_text(display or "").split()) or None
-            if "@" not in spec:
-                if spec or display:
-                    warnings.append(f"{label}{name.title()}: {display or written!r} has no address; ignored")
-                continue
-            if display and display.strip("'\"").lower() == spec:
-                display = None
-            if all(a.address != spec for a in found):
-                found.append(Address(address=spec, name=display))
-    return found
-
-
-def _address_pairs(value: object, text: str) -> list[tuple[str, str]]:
-    try:
-        pairs = [(a.display_name, a.addr_spec) for a in value.addresses]  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001  (malformed: fall back to the lenient parser)
-        pairs = []
-    if pairs and all("@" in spec for _, spec in pairs):
-        return pairs
-    return getaddresses([text]) or pairs
-
-
-def _message_ids(msg: Message, name: str) -> list[str]:
-    ids: list[str] = []
-    for _, text in _all_header_texts(msg, name):
-        ids.extend(i for i in _MESSAGE_ID.findall(text) if i not in ids)
-    return ids
-
-
-def _bare_id(text: str) -> str | None:
-    token = text.strip().strip("<>").strip()
-    return f"<{token}>" if token and " " not in token else None
-
-
-def _date(msg: Message, warnings: list[str], label: str) -> tuple[datetime | None, tzinfo | None]:
-    text = _header_text(msg, "date").strip()
-    if not text:
-        warnings.append(f"{label}no Date header; the sent time is unknown")
-        return None, None
-    sent_at = parse_date(text)
-    if sent_at is None:
-        warnings.append(f"{label}Date header {text[:60]!r} could not be read; the sent time is unknown")
-        return None, None
-    try:
-        local_tz = parsedate_to_datetime(text).tzinfo
-    except (TypeError, ValueError, IndexError, OverflowError):
-        local_tz = None
-    return sent_at, local_tz
 
 
 # -- body and attachments -----------------------------------------------------------------------
@@ -473,7 +357,7 @@ def _filename(part: Message, number: int) -> str:
         return name
     ctype = part.get_content_type()
     if ctype == "message/rfc822":
-        subject = _header_text(part.get_payload(0), "subject") if part.is_multipart() else ""
+        subject = header_text(part.get_payload(0), "subject") if part.is_multipart() else ""
         stem = re.sub(r"[^\w .,-]+", "", subject).strip()[:60]
         return f"{stem or f'message-{number}'}.eml"
     if part.get_content_maintype() == "message":
@@ -528,14 +412,14 @@ def _forwarded_as_attachment(parsed: ParsedEmail, inner: Message) -> bool:
     is about itself."""
     if is_reply_subject(parsed.subject):
         return False
-    inner_subject = " ".join(_header_text(inner, "subject").split()).lower()
+    inner_subject = " ".join(header_text(inner, "subject").split()).lower()
     outer_subject = strip_forward_prefix(parsed.subject).lower()
     return (is_forward_subject(parsed.subject) or not parsed.text.strip()
             or bool(inner_subject) and inner_subject == outer_subject)
 
 
 def _attached_original(inner: Message, walker: _Walker) -> tuple[OriginalMessage, list[Attachment]]:
-    head = _read_headers(inner, walker.warnings, label="forwarded message: ")
+    head = read_headers(inner, walker.warnings, label="forwarded message: ")
     content = _Content()
     walker.walk(inner, content)
     sent_at = head.sent_at.astimezone(UTC) if head.sent_at else None

@@ -14,9 +14,9 @@ import pytest
 
 from mail import MalformedEmail, parse_email
 from mail import attachments as attachments_module
-from mail.attachments import extract_text
 from mail.forwards import find_forward, parse_addresses, parse_date, strip_forward_prefix
 from mail.html_text import html_to_text
+from mail.mime import extract_text
 
 DATA = Path(__file__).parent / "data" / "email"
 FILES = sorted(p.name for p in DATA.glob("*.eml"))

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from channels.jobs import submit
 from mail.auth import Lookup, authenticate
-from mail.mime import MalformedEmail, ParsedEmail, parse_email
-from mail.types import DeliveryResult
+from mail.mime import parse_email
+from mail.types import DeliveryResult, MalformedEmail, ParsedEmail
 from store.db import get_sessionmaker, unit_of_work
 from store.errors import CRMError
 from store.services import inbox
