@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 
 from agents.ingest_types import DealInfo, IngestInput, Passage, Person
 from agents.prompts import fence
+from mail.body import split_reply, split_signature
 from store.actor import Actor
-from store.emailtext import split_reply, split_signature
 from store.errors import NotFound
 from store.models import (
     CallRecording,

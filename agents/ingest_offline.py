@@ -52,7 +52,7 @@ from zoneinfo import ZoneInfo
 from agents import ingest_rules as r
 from agents.ingest_types import DealInfo, IngestInput, Passage, Person, ProposedCall
 from agents.offline_parse import decimal_str
-from agents.signature import SIGN_OFF, introduced, parse_signature, phone_e164
+from mail.signature import SIGN_OFF, introduced, parse_signature, phone_e164
 from store.import_formats import FREE_MAIL
 
 SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|tr|sv|vs|rv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)

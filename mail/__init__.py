@@ -1,8 +1,10 @@
 """Mail, read: one received message (bytes) -> a `ParsedEmail`, with no database and no settings.
 
-- `mime.py`: MIME structure, headers, charsets, bodies, forwards as attachments;
+- `mime.py`: MIME structure, charsets, bodies, forwards as attachments; `headers.py`: its headers;
 - `forwards.py`: a forwarded message recovered from the text (Gmail, Outlook, Apple Mail...);
 - `attachments.py`: text out of attached files (pypdf, python-docx, ...); `html_text.py`: HTML to text;
+- `body.py`: what a reply wrote anew, its quoted history, its signature, its sentences;
+  `signature.py`: who wrote it, read from that signature;
 - `auth.py`: whether the From is authenticated (DKIM, SPF, a trusted receiver's verdict), with DNS
   injected;
 - `types.py`: the shapes: ParsedEmail, from the listener to the store's inbox service.

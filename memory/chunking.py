@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from store.emailtext import sentences, split_reply, split_signature
+from mail.body import sentences, split_reply, split_signature
 
 TARGET_TOKENS = 200
 MAX_TOKENS = 240

@@ -1,11 +1,11 @@
-"""store/emailtext.py on realistic mail: replies in several clients and languages, signatures,
+"""mail/body.py on realistic mail: replies in several clients and languages, signatures,
 and sentence splitting with abbreviations, numbers and bullets."""
 
 from __future__ import annotations
 
 import pytest
 
-from store.emailtext import sentences, split_reply, split_signature
+from mail.body import sentences, split_reply, split_signature
 
 GMAIL = """Hi Priya,
 

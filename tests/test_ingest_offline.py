@@ -17,7 +17,7 @@ import pytest
 from agents import ingest_rules as r
 from agents.ingest_offline import choose_deal, extract, summarize
 from agents.ingest_types import DealInfo, IngestInput, Passage, Person, ProposedCall
-from agents.signature import introduced, parse_signature, phone_e164
+from mail.signature import introduced, parse_signature, phone_e164
 from tools import TOOLS
 
 STAGES = ["Qualification", "Discovery", "Demo", "Proposal", "Negotiation", "Closed Won", "Closed Lost"]

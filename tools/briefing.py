@@ -12,7 +12,7 @@ import re
 import uuid
 from typing import Any
 
-from store.emailtext import sentences
+from mail.body import sentences
 from tools.base import ToolContext
 
 PROMISE = re.compile(
