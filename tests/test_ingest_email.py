@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import smtplib
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from email.message import EmailMessage
 
@@ -117,6 +118,28 @@ def test_forwarded_email_becomes_cited_proposals_and_approving_them_updates_the_
     assert jana.company_id == crm["company"].id and "Security" in (jana.title or "")
     task = session.scalar(select(Task).where(Task.owner_id == priya.id))
     assert task.due_at.date().isoformat() == "2026-12-05"
+
+
+def test_the_inbox_service_files_the_parsed_email_as_it_is(session, crm, tmp_path) -> None:
+    """One shape from the listener to the store: the service takes what mail.parse_email gives and
+    files the forwarded original (its author, subject, date, text, people) as the forwarder's copy."""
+    from mail import SenderCheck, parse_email
+    from store.services import inbox
+
+    priya = crm["w"].priya
+    raw = forward(priya.email, body=CISO_BODY, attachment=("answers.txt", b"Q1: yes\n", "text/plain"))
+    stored = inbox.store_message(session, parse_email(raw), sender_check=SenderCheck(True, "dkim=pass"),
+                                 recipients=["inbox@crm.example"], raw=raw, files_dir=tmp_path, provider="test",
+                                 inbox_address="inbox@crm.example")
+    email = stored.email
+    assert not stored.duplicate and email.owner_id == priya.id and email.direction.value == "inbound"
+    assert (email.from_address, email.subject, email.sent_at) == (
+        "jana.novak@borealis.example", "Security questionnaire", datetime(2026, 11, 20, 9, 12, tzinfo=UTC))
+    assert email.body_text.startswith("Hi Priya,") and email.body_html is None
+    assert email.forward_note == "FYI - please log this one."
+    assert {(p.role.value, p.address) for p in inbox.participants_of(session, email.id)} == {
+        ("from", "jana.novak@borealis.example"), ("to", priya.email.lower()), ("cc", "ines@borealis.example")}
+    assert [(a.filename, a.text) for a in inbox.attachments_of(session, email.id)] == [("answers.txt", "Q1: yes\n")]
 
 
 def test_the_same_email_twice_is_stored_and_logged_once(session, crm, ingestion) -> None:

@@ -1,6 +1,6 @@
 """Every door of the inbox (SMTP, Mailgun/SendGrid/Postmark webhooks, `crm ingest-email`, the
-API upload) ends here: parse, authenticate the sender (auth.py), store the owner's copy, queue
-the ingestion job.
+API upload) ends here: parse (mail.mime), authenticate the sender (mail.auth), store the owner's
+copy (the parsed email as it is: store/services/inbox.py), queue the ingestion job.
 
 Nothing half-stored: parsing happens before any write, and the email, its participants,
 attachments and job row commit together or not at all.
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from channels.jobs import submit
 from mail.auth import Lookup, authenticate
 from mail.mime import parse_email
-from mail.types import DeliveryResult, MalformedEmail, ParsedEmail
+from mail.types import DeliveryResult, MalformedEmail
 from store.db import get_sessionmaker, unit_of_work
 from store.errors import CRMError
 from store.services import inbox
@@ -30,36 +30,6 @@ log = logging.getLogger("crm.inbox")
 class Delivered:
     result: DeliveryResult
     job_id: str | None = None
-
-
-def to_inbound(parsed: ParsedEmail, recipients: list[str], uploaded_by: str | None = None, *,
-               sender_check: inbox.SenderCheck, envelope_from: str = "") -> inbox.InboundMessage:
-    """The store's view of a parsed message. `uploaded_by`: a user who uploaded a saved .eml
-    (API, CLI) is its owner; mail that arrives by itself belongs to its sender, the forwarder."""
-    original = parsed.forwarded
-
-    def addr(a: object) -> inbox.InboundAddress:
-        return inbox.InboundAddress(address=a.address, name=a.name)  # type: ignore[attr-defined]
-
-    if original is not None:
-        author, to, cc = original.from_, original.to, original.cc
-        subject, sent_at, text = original.subject or parsed.subject, original.sent_at or parsed.sent_at, original.text
-        original_id = original.message_id
-    else:
-        author, to, cc = parsed.from_, parsed.to, parsed.cc
-        subject, sent_at, text, original_id = parsed.subject, parsed.sent_at, parsed.text, None
-    return inbox.InboundMessage(
-        received_message_id=parsed.message_id, original_message_id=original_id,
-        sender=inbox.InboundAddress(uploaded_by) if uploaded_by else addr(parsed.from_),
-        recipients=recipients or [a.address for a in [*parsed.to, *parsed.cc]], subject=subject, sent_at=sent_at,
-        from_=addr(author) if author is not None else None, to=[addr(a) for a in to], cc=[addr(a) for a in cc],
-        in_reply_to=parsed.in_reply_to, references=list(parsed.references), text=text,
-        html=parsed.html if original is None else None, forward_note=parsed.forward_note,
-        attachments=[inbox.InboundAttachment(filename=a.filename, content_type=a.content_type, data=a.data,
-                                             sha256=a.sha256, text=a.text, error=a.error)
-                     for a in parsed.attachments],
-        warnings=list(parsed.warnings), sender_check=sender_check, envelope_from=envelope_from,
-        uploaded=uploaded_by is not None)
 
 
 def deliver(raw: bytes, *, recipients: list[str], mail_from: str = "", provider: str,
@@ -93,10 +63,11 @@ def deliver_detailed(raw: bytes, *, recipients: list[str], provider: str, upload
     check = authenticate(raw, from_address=parsed.from_.address, mail_from=mail_from, client_ip=client_ip,
                          helo=helo, trusted_authserv_ids=settings.trusted_authserv_ids, dns=dns)
     owner = uploaded_by or (parsed.from_.address if by_its_sender else None)
-    message = to_inbound(parsed, recipients, owner, sender_check=check, envelope_from=mail_from)
     try:
         with unit_of_work(sessions or get_sessionmaker()) as session:
-            stored = inbox.store_message(session, message, raw=raw, files_dir=settings.files_dir, provider=provider,
+            stored = inbox.store_message(session, parsed, sender_check=check, recipients=recipients,
+                                         envelope_from=mail_from, uploaded_by=owner, raw=raw,
+                                         files_dir=settings.files_dir, provider=provider,
                                          inbox_address=settings.inbox_address)
             if stored.duplicate:
                 return Delivered(DeliveryResult("duplicate", f"already received: {parsed.message_id}",

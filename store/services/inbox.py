@@ -27,14 +27,13 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mail.types import SenderCheck
+from mail.types import Address, OriginalMessage, ParsedEmail, SenderCheck
 from store import audit, events
 from store.actor import Actor
 from store.errors import ValidationFailed
@@ -44,51 +43,6 @@ from store.models import Company, Contact, Deal, Email, EmailAttachment, EmailPa
 from store.models.enums import AuditAction, Direction, EmailParticipantRole, Surface
 from store.permissions import owner_readable
 from store.services.org import actor_for_user
-
-
-@dataclass
-class InboundAddress:
-    address: str
-    name: str | None = None
-
-
-@dataclass
-class InboundAttachment:
-    filename: str
-    content_type: str
-    data: bytes
-    sha256: str
-    text: str | None = None
-    error: str | None = None
-
-
-@dataclass
-class InboundMessage:
-    """A received message, with the customer's message recovered from a forward where there was one."""
-
-    received_message_id: str
-    original_message_id: str | None
-    sender: InboundAddress  # who sent it to the inbox (the forwarding rep)
-    recipients: list[str]  # envelope / To addresses that reached the inbox (for inbox+<deal>@)
-    subject: str
-    sent_at: datetime | None
-    from_: InboundAddress | None  # the customer message's author
-    to: list[InboundAddress] = field(default_factory=list)
-    cc: list[InboundAddress] = field(default_factory=list)
-    in_reply_to: str | None = None
-    references: list[str] = field(default_factory=list)
-    text: str = ""
-    html: str | None = None
-    forward_note: str = ""
-    attachments: list[InboundAttachment] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    sender_check: SenderCheck = field(default_factory=lambda: SenderCheck(False, "not checked"))
-    # The route it came by: the envelope sender the SMTP server or provider reported (anyone can
-    # write any From; only a message that came from the rep's own address is filed as hers).
-    envelope_from: str = ""
-    # True when `sender` was named by a door that signed the user in (an API upload, the CLI),
-    # not by the message: it is then that user's copy whatever the From says.
-    uploaded: bool = False
 
 
 class UnknownSender(Exception):
@@ -162,21 +116,22 @@ def _domain_of(address: str) -> str:
     return address.rsplit("@", 1)[-1].lower() if "@" in address else ""
 
 
-def _owner(session: Session, msg: InboundMessage, workspace: Workspace | None) -> tuple[User, list[str]]:
+def _owner(session: Session, sender: str, *, vouched: bool, check: SenderCheck, envelope_from: str,
+           workspace: Workspace | None) -> tuple[User, list[str]]:
     """Whose copy this is (UnknownSender if nobody's), and what she should be told about it."""
-    claimed = find_sender(session, msg.sender.address, workspace)
-    if msg.uploaded or msg.sender_check.authenticated:
+    claimed = find_sender(session, sender, workspace)
+    if vouched or check.authenticated:
         return claimed, []
-    route = _user_at(session, msg.envelope_from, claimed.workspace_id)
+    route = _user_at(session, envelope_from, claimed.workspace_id)
     if route is not None and route.id == claimed.id:
         return claimed, []
-    why = f"it could not be authenticated ({msg.sender_check.detail})"
+    why = f"it could not be authenticated ({check.detail})"
     if route is not None:
         return route, [f"its From names {claimed.email}, but it came from your address {route.email} and {why}: "
                        f"it is filed as yours, not as {claimed.name}'s"]
     raise UnknownSender(
         f"{claimed.email} is a user of this CRM, but this message did not come from that address (envelope "
-        f"sender {msg.envelope_from or 'none'}) and {why}: it is not filed as theirs. Forward it from that "
+        f"sender {envelope_from or 'none'}) and {why}: it is not filed as theirs. Forward it from that "
         "mailbox, or have an admin trust the receiving server's results (CRM_INBOUND_TRUSTED_AUTHSERV_IDS).")
 
 
@@ -188,14 +143,20 @@ def _user_at(session: Session, address: str, workspace_id: uuid.UUID) -> User | 
                                              func.lower(User.email) == address))
 
 
-def store_message(session: Session, msg: InboundMessage, *, raw: bytes, files_dir: Path, provider: str,
-                  inbox_address: str, workspace: Workspace | None = None) -> Stored:
-    """Store an inbound message as its owner's copy (UnknownSender, NotAuthenticated: nothing kept)."""
-    user, notes = _owner(session, msg, workspace)
+def store_message(session: Session, parsed: ParsedEmail, *, sender_check: SenderCheck, recipients: list[str],
+                  envelope_from: str = "", uploaded_by: str | None = None, raw: bytes, files_dir: Path,
+                  provider: str, inbox_address: str, workspace: Workspace | None = None) -> Stored:
+    """Store a received message as its owner's copy (UnknownSender, NotAuthenticated: nothing kept).
+
+    It is the From's copy as far as `sender_check` and the route it came by (`envelope_from`, the
+    envelope sender) show; `uploaded_by` names the user a door signed in (an API upload, the CLI), whose
+    copy it is whatever the From says. `recipients`: the envelope's (else To and Cc), for inbox+<deal>@."""
+    sender, check = uploaded_by or parsed.from_.address, sender_check
+    user, notes = _owner(session, sender, vouched=uploaded_by is not None, check=check, envelope_from=envelope_from,
+                         workspace=workspace)
     actor = actor_for_user(user, Surface.email)
     ws = session.get(Workspace, user.workspace_id)
     assert ws is not None
-    check = msg.sender_check
     if not check.authenticated and unauthenticated_policy(ws) == "refuse":
         if check.temporary:  # refusing for a DNS hiccup would bounce good mail for good
             raise CheckLater(f"the sender could not be authenticated yet ({check.detail}); try again later")
@@ -203,7 +164,8 @@ def store_message(session: Session, msg: InboundMessage, *, raw: bytes, files_di
             f"refused: the sender of this message could not be authenticated ({check.detail}), and this workspace "
             'refuses unauthenticated mail (settings.inbox.unauthenticated = "refuse"). Send it from a mail server '
             "that signs with DKIM, or ask an admin to trust the receiving server (CRM_INBOUND_TRUSTED_AUTHSERV_IDS).")
-    key = (msg.original_message_id or msg.received_message_id)[:998]
+    customer = parsed.customer_message  # what the CRM files: the forwarded original, else the message itself
+    key = (customer.message_id or parsed.message_id)[:998]
     existing = session.scalar(select(Email).where(Email.workspace_id == ws.id, Email.message_id == key,
                                                   Email.owner_id == user.id))
     if existing is not None:  # her own copy: the only one a duplicate answer may name
@@ -211,24 +173,25 @@ def store_message(session: Session, msg: InboundMessage, *, raw: bytes, files_di
 
     if not check.authenticated:
         notes.append(f"sender not authenticated: {check.detail}")
-    deal_id = _route(session, actor, msg.recipients, notes)
+    deal_id = _route(session, actor, recipients or [a.address for a in [*parsed.to, *parsed.cc]], notes)
     own = {d.lower() for d in (ws.own_domains or [])}
-    author = msg.from_ or msg.sender
-    direction = (Direction.outbound if author.address.lower() == user.email.lower() or _domain_of(author.address)
-                 in own else Direction.inbound)
+    author = customer.from_.address if customer.from_ is not None else sender
+    direction = (Direction.outbound if author.lower() == user.email.lower() or _domain_of(author) in own
+                 else Direction.inbound)
     raw_path = keep(files_dir / "emails", raw, ".eml")
     email = Email(
-        workspace_id=ws.id, owner_id=user.id, message_id=key, in_reply_to=msg.in_reply_to,
-        thread_key=(msg.references[0] if msg.references else msg.in_reply_to or key)[:998],
-        subject=msg.subject[:998], sent_at=msg.sent_at, direction=direction, from_address=author.address[:320],
-        body_text=msg.text, body_html=msg.html, deal_id=deal_id, source=f"inbox:{provider}"[:32],
-        raw_path=str(raw_path), forward_note=msg.forward_note or None,
+        workspace_id=ws.id, owner_id=user.id, message_id=key, in_reply_to=parsed.in_reply_to,
+        thread_key=(parsed.references[0] if parsed.references else parsed.in_reply_to or key)[:998],
+        subject=(customer.subject or parsed.subject)[:998], sent_at=customer.sent_at or parsed.sent_at,
+        direction=direction, from_address=author[:320], body_text=customer.text,
+        body_html=parsed.html if parsed.forwarded is None else None, deal_id=deal_id,
+        source=f"inbox:{provider}"[:32], raw_path=str(raw_path), forward_note=parsed.forward_note or None,
         sender_authenticated=check.authenticated, sender_auth=check.detail[:500] or None,
     )
     session.add(email)
     session.flush()
-    _participants(session, actor, email, msg, inbox_address)
-    for att in msg.attachments:
+    _participants(session, actor, email, customer, inbox_address)
+    for att in parsed.attachments:
         path = keep(files_dir / "attachments", att.data, Path(att.filename).suffix)
         session.add(EmailAttachment(
             workspace_id=ws.id, email_id=email.id, filename=att.filename[:500] or "attachment",
@@ -236,10 +199,10 @@ def store_message(session: Session, msg: InboundMessage, *, raw: bytes, files_di
             storage_path=str(path), text=att.text, error=att.error[:1000] if att.error else None))
     session.flush()
     audit.record(session, actor, action=AuditAction.create, entity_type="email", entity_id=email.id,
-                 after=audit.snapshot(email) | {"attachments": len(msg.attachments), "provider": provider},
+                 after=audit.snapshot(email) | {"attachments": len(parsed.attachments), "provider": provider},
                  note=f"received by the inbox ({provider})")
     events.emit(session, "email", email.id, "created", ws.id)
-    return Stored(email, actor, duplicate=False, notes=notes + list(msg.warnings))
+    return Stored(email, actor, duplicate=False, notes=notes + list(parsed.warnings))
 
 
 def _route(session: Session, actor: Actor, recipients: list[str], notes: list[str]) -> uuid.UUID | None:
@@ -258,8 +221,8 @@ def _route(session: Session, actor: Actor, recipients: list[str], notes: list[st
     return deal
 
 
-def _participants(session: Session, actor: Actor, email: Email, msg: InboundMessage, inbox_address: str) -> None:
-    people: list[tuple[EmailParticipantRole, InboundAddress]] = []
+def _participants(session: Session, actor: Actor, email: Email, msg: OriginalMessage, inbox_address: str) -> None:
+    people: list[tuple[EmailParticipantRole, Address]] = []
     if msg.from_ is not None:
         people.append((EmailParticipantRole.sender, msg.from_))
     people += [(EmailParticipantRole.to, a) for a in msg.to] + [(EmailParticipantRole.cc, a) for a in msg.cc]
