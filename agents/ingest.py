@@ -9,7 +9,8 @@ as data, with the facts the CRM already knows (matched contacts, companies, open
   `evidence_quote`, the sentence that justifies it (graph.tools checks it against the
   source and records where it was found).
 - Offline, `IngestBrain` runs the deterministic extractor (agents/ingest_offline.py) on
-  the same input: participants, signatures, dates, amounts, explicit commitments.
+  the same input, which that first message carries (built once, by whoever starts the
+  conversation): participants, signatures, dates, amounts, explicit commitments.
 
 Nothing here writes to the CRM: every call becomes a proposal in the rep's inbox.
 """
@@ -27,7 +28,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agents.ingest_types import DealInfo, IngestInput, Passage, Person
+from agents.ingest_types import DealInfo, IngestInput, Passage, Person, as_json, from_json
 from agents.prompts import fence
 from mail.body import split_reply, split_signature
 from store.actor import Actor
@@ -253,12 +254,12 @@ def render(inp: IngestInput) -> str:
 
 
 def message_for(inp: IngestInput) -> HumanMessage:
-    """The first message of an ingestion conversation; it carries the passages so quotes can be located."""
+    """The first message of an ingestion conversation: the source as the LLM reads it, carrying the
+    input itself (for the offline brain) and the passages (so quotes can be located)."""
     passages = [{"text": p.text, "locator": p.locator} for p in inp.passages]
     if inp.signature:
         passages.append({"text": inp.signature, "locator": {"part": "signature"}})
-    return HumanMessage(render(inp), additional_kwargs={
-        "ingest": {"kind": inp.kind, "id": str(inp.source_id)}, "passages": passages})
+    return HumanMessage(render(inp), additional_kwargs={"ingest": as_json(inp), "passages": passages})
 
 
 def thread_for(kind: str, rep_id: uuid.UUID, source_id: uuid.UUID) -> str:
@@ -309,17 +310,17 @@ class IngestBrain:
         if results:
             return AIMessage(content="\n\n".join(results))
         human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
-        meta = (human.additional_kwargs or {}).get("ingest") if human else None
-        if not meta:
+        carried = (human.additional_kwargs or {}).get("ingest") if human else None
+        if not carried:
             return AIMessage(content="This conversation is for an email or a call; ask me in a chat instead.")
-        inp = build_input(ctx.session, ctx.actor, meta["kind"], uuid.UUID(meta["id"]))
+        inp = from_json(carried)
         calls = []
         for i, proposed in enumerate(extract(inp)):
             try:
                 TOOLS[proposed.tool].parse(proposed.args)
             except (KeyError, ValidationError):
                 continue  # an extractor slip must not reach the gate as a bad proposal
-            digest = hashlib.sha1(f"{meta['kind']}|{meta['id']}|{i}|{proposed.tool}".encode()).hexdigest()[:20]
+            digest = hashlib.sha1(f"{inp.kind}|{inp.source_id}|{i}|{proposed.tool}".encode()).hexdigest()[:20]
             calls.append({"name": proposed.tool, "args": {**proposed.args, "evidence_quote": proposed.quote},
                           "id": f"call_{digest}", "type": "tool_call"})
         if not calls:

@@ -1,8 +1,9 @@
 """What the ingestion agent reads (an email or a call, with what the CRM knows) and what it proposes.
 
-Pure data: agents/ingest.py builds an `IngestInput` from SQL; the offline extractor
-(agents/ingest_offline.py) turns it into `ProposedCall`s, each citing the exact words that
-justify it, which the approval gate shows the rep.
+Pure data: agents/ingest.py builds an `IngestInput` from SQL, once, and the conversation's first
+message carries it (`as_json` / `from_json`); the offline extractor (agents/ingest_offline.py)
+turns it into `ProposedCall`s, each citing the exact words that justify it, which the approval
+gate shows the rep.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any, Literal
+
+from pydantic import TypeAdapter
 
 
 @dataclass
@@ -67,6 +71,21 @@ class IngestInput:
     routed_deal_id: uuid.UUID | None = None
     # Email: why its From could not be authenticated (DKIM/SPF); None when it was, or for a call.
     unauthenticated: str | None = None
+
+
+@cache
+def _adapter() -> TypeAdapter[IngestInput]:
+    return TypeAdapter(IngestInput)
+
+
+def as_json(inp: IngestInput) -> dict[str, Any]:
+    """The input as JSON values (ids, amounts and dates as strings), as a checkpoint keeps a message."""
+    return _adapter().dump_python(inp, mode="json")
+
+
+def from_json(data: dict[str, Any]) -> IngestInput:
+    """`as_json` read back: the same input, field for field."""
+    return _adapter().validate_python(data)
 
 
 @dataclass

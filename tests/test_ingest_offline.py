@@ -450,6 +450,31 @@ def test_introductions_and_phones() -> None:
     assert phone_e164("555 0134") is None
 
 
+# --- the input travels in the conversation's first message -------------------------------------------
+
+
+@pytest.mark.parametrize("inp", [
+    email(QUESTIONNAIRE, signature="Jana Novak\nCISO\nBorealis Logistics GmbH", attachments={"q.pdf": "1. Encryption?"},
+          routed_deal_id=uuid.uuid4(), unauthenticated="no DKIM signature"),
+    call([("Ines", "We want the pilot in January, 62k if we add telematics."), ("Priya", "I'll send it Thursday.")]),
+])
+def test_the_offline_brain_proposes_from_the_input_its_message_carries(inp: IngestInput) -> None:
+    """The input is built once, from SQL, by whoever starts the conversation (the ingestion job):
+    the offline brain reads it back from the first message and reads nothing again (no session here)."""
+    from agents.ingest import IngestBrain, message_for
+    from agents.ingest_types import from_json
+    from store.actor import Actor
+    from store.models.enums import Role, Surface
+    from tools import ToolContext
+
+    message = message_for(inp)
+    assert from_json(message.additional_kwargs["ingest"]) == inp
+    actor = Actor(workspace_id=uuid.uuid4(), user_id=inp.rep_id, role=Role.rep, team_id=None, surface=Surface.email)
+    answer = IngestBrain().respond([message], ToolContext(actor=actor, session=None))  # type: ignore[arg-type]
+    expected = [(c.tool, c.args | {"evidence_quote": c.quote}) for c in extract(inp)]
+    assert expected and [(c["name"], c["args"]) for c in answer.tool_calls] == expected
+
+
 # --- summaries and sentences ------------------------------------------------------------------------
 
 
