@@ -1,26 +1,59 @@
 """Imports flow one way: store <- memory <- tools <- agents <- channels (DESIGN.md), and the
-evals above them all (they drive the product through its channels)."""
+evals above them all (they drive the product through its channels). mail/ and calls/ (pure
+parsing) lie beside them: every layer may import them, and they import no layer, no database and
+no settings."""
 
 from __future__ import annotations
 
 import ast
+import re
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ["store", "memory", "tools", "agents", "channels", "evals"]
 # The CLI's root registers `crm eval`; nothing else below the evals may name them.
 ALLOWED = {("channels/cli.py", "evals")}
+PURE = ["mail", "calls"]
+# What "no database, no settings" rules out besides the project's own packages.
+IMPURE = {"sqlalchemy", "alembic", "psycopg", "pydantic_settings", "dotenv"}
+READS_ENVIRONMENT = re.compile(r"\bgetenv\(|\benviron\.get\(|\benviron\[")
 
 
 def imported_packages(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_names(path)}
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every dotted name `path` imports, at the top or inside a function: `from a.b import c` gives
+    a.b and a.b.c (c may be a module)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
+            names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
     return names
+
+
+def project_packages() -> set[str]:
+    return {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.py"))} \
+        | {p.stem for p in ROOT.glob("*.py")}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(packages: list[str]) -> dict[str, set[str]]:
+    """Module -> the modules of `packages` it imports (a package's __init__ is the package's name)."""
+    files = {module_name(path): path for package in packages for path in sorted((ROOT / package).rglob("*.py"))}
+    return {name: imported_names(path) & set(files) - {name} for name, path in files.items()}
 
 
 def test_no_layer_imports_a_higher_one() -> None:
@@ -35,7 +68,28 @@ def test_no_layer_imports_a_higher_one() -> None:
     assert violations == []
 
 
+@pytest.mark.parametrize("package", PURE)
+def test_pure_parsing_imports_no_layer_no_database_and_no_settings(package: str) -> None:
+    forbidden = (project_packages() - {package}) | IMPURE
+    violations = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        bad = imported_packages(path) & forbidden
+        if bad:
+            violations.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+        if READS_ENVIRONMENT.search(path.read_text()):
+            violations.append(f"{path.relative_to(ROOT)} reads the environment (settings are the caller's)")
+    assert violations == []
+
+
+def test_no_import_circle_in_pure_parsing() -> None:
+    try:
+        TopologicalSorter(import_graph(PURE)).prepare()
+    except CycleError as exc:
+        pytest.fail("import circle: " + " -> ".join(exc.args[1]))
+
+
 def test_the_check_sees_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "x.py"
     bad.write_text("from channels.api import app\nimport agents\n")
     assert imported_packages(bad) == {"channels", "agents"}
+    assert {"store", "channels", "mail", "calls", "tests"} <= project_packages()
