@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from channels.jobs import submit
 from store.actor import Actor
-from store.errors import ValidationFailed
 from store.models import CallRecording, Job
 from store.services import jobs as job_service
 from store.services.calls import CallLimits, store_recording
@@ -24,17 +23,6 @@ from store.settings import Settings, get_settings
 class CallUpload:
     recording: CallRecording
     job: Job
-
-
-def probe_recording(path: Path, filename: str, *, longest: float | None = None) -> float:
-    """The recording's length in seconds (PyAV decodes its first seconds: milliseconds); audio that
-    does not decode is refused (422), and so not kept."""
-    from calls.transcribe import AudioUnreadable, probe_audio
-
-    try:
-        return probe_audio(path, name=filename, longest=longest)
-    except AudioUnreadable as exc:
-        raise ValidationFailed(str(exc).replace(str(path), filename), field="file") from exc
 
 
 def upload_call(session: Session, actor: Actor, *, filename: str, content_type: str | None,
@@ -57,7 +45,6 @@ def upload_call(session: Session, actor: Actor, *, filename: str, content_type: 
     limits = CallLimits.from_settings(settings)
     rec = store_recording(session, actor, filename=filename, content_type=content_type, path=path,
                           files_dir=settings.files_dir, limits=limits,
-                          probe=lambda p, name: probe_recording(p, name, longest=limits.audio_seconds),
                           contact_id=contact_id, company_id=company_id, deal_id=deal_id,
                           source=source)
     payload: dict[str, Any] = {"call_recording_id": str(rec.id)}

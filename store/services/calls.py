@@ -9,12 +9,13 @@ longer than the cap. A refused upload is not kept. The caps come from the settin
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from calls.captions import CAPTION_SUFFIXES
+from calls.transcribe import AudioUnreadable, probe_audio
 from store.actor import Actor
 from store.errors import TooLarge, ValidationFailed
 from store.files import keep_file
@@ -27,11 +28,6 @@ from store.settings import Settings
 # (a job failing minutes later on a .zip helps nobody).
 AUDIO_SUFFIXES = {".mp3", ".m4a", ".mp4", ".wav", ".ogg", ".oga", ".opus", ".webm", ".flac", ".aac", ".wma",
                   ".amr", ".3gp", ".mov", ".mkv"}
-TRANSCRIPT_SUFFIXES = {".vtt", ".srt", ".txt"}
-
-# The recording's length in seconds; raises CRMError (say, ValidationFailed) for audio that does not
-# decode. The door passes the PyAV probe (channels/calls), which this layer cannot import.
-Probe = Callable[[Path, str], float]
 
 
 @dataclass(frozen=True)
@@ -55,12 +51,12 @@ class CallLimits:
 
 
 def is_transcript(filename: str) -> bool:
-    return Path(filename or "").suffix.lower() in TRANSCRIPT_SUFFIXES
+    return Path(filename or "").suffix.lower() in CAPTION_SUFFIXES
 
 
 def check_kind(filename: str) -> None:
     """Refuse a file that is neither a recording nor a transcript, before any of it is read."""
-    if Path(filename or "").suffix.lower() not in AUDIO_SUFFIXES | TRANSCRIPT_SUFFIXES:
+    if Path(filename or "").suffix.lower() not in AUDIO_SUFFIXES | CAPTION_SUFFIXES:
         raise ValidationFailed(
             f"{filename}: not a recording or transcript this CRM reads; upload audio or video "
             f"({', '.join(sorted(AUDIO_SUFFIXES))}) or a meeting transcript (.vtt, .srt, .txt)", field="file")
@@ -84,7 +80,7 @@ def check_size(filename: str, size: int, limits: CallLimits, *, at_least: bool =
 
 
 def store_recording(session: Session, actor: Actor, *, filename: str, content_type: str | None, path: Path,
-                    files_dir: Path, limits: CallLimits, probe: Probe, contact_id: uuid.UUID | None = None,
+                    files_dir: Path, limits: CallLimits, contact_id: uuid.UUID | None = None,
                     company_id: uuid.UUID | None = None, deal_id: uuid.UUID | None = None,
                     source: str = "api") -> CallRecording:
     """Check the upload at `path` against the limits, keep a copy, and record it (status uploaded)."""
@@ -97,7 +93,7 @@ def store_recording(session: Session, actor: Actor, *, filename: str, content_ty
     if is_transcript(filename):
         _check_cues(filename, path, limits)
     else:
-        duration = probe(path, filename)
+        duration = _probe(path, filename, longest=limits.audio_seconds)
         if duration > limits.audio_seconds:
             raise ValidationFailed(
                 f"{filename} is {_clock(duration)} long; the longest recording transcribed here is "
@@ -108,6 +104,15 @@ def store_recording(session: Session, actor: Actor, *, filename: str, content_ty
         "size_bytes": size, "sha256": stored.name.split(".")[0], "storage_path": str(stored),
         "duration_seconds": round(duration) if duration is not None else None, "contact_id": contact_id,
         "company_id": company_id, "deal_id": deal_id, "source": source[:32]})
+
+
+def _probe(path: Path, filename: str, *, longest: float) -> float:
+    """The recording's length in seconds (PyAV decodes its first seconds: milliseconds); audio that
+    does not decode is refused (422), and so not kept."""
+    try:
+        return probe_audio(path, name=filename, longest=longest)
+    except AudioUnreadable as exc:
+        raise ValidationFailed(str(exc).replace(str(path), filename), field="file") from exc
 
 
 def _check_cues(filename: str, path: Path, limits: CallLimits) -> None:
