@@ -5,6 +5,7 @@
 - `attachments.py`: text out of attached files (pypdf, python-docx, ...); `html_text.py`: HTML to text;
 - `body.py`: what a reply wrote anew, its quoted history, its signature, its sentences;
   `signature.py`: who wrote it, read from that signature;
+- `e164.py`: phone numbers as written -> E.164 (the one normalizer; the store keeps that form);
 - `auth.py`: whether the From is authenticated (DKIM, SPF, a trusted receiver's verdict), with DNS
   injected;
 - `types.py`: the shapes: ParsedEmail, from the listener to the store's inbox service.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import phonenumbers
+from mail.e164 import NotAPhoneNumber, e164
 
 SIGN_OFF = re.compile(
     r"^(?:--+|__+|(?:best|kind|warm|many)?\s*(?:regards|wishes|thanks?|thank\s+you|cheers|best|sincerely|"
@@ -189,12 +189,9 @@ def phone_e164(raw: str, address: str | None = None) -> str | None:
             r"\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}", raw.strip()):
         region = "US"  # North American spelling, as the store reads numbers without a country
     try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
+        return e164(raw, region)
+    except NotAPhoneNumber:
         return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 NOT_NAMES = {"adding", "add", "meet", "please", "copying", "cc", "cc'ing", "looping", "introducing", "also", "and",

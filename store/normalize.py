@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from mail.e164 import NotAPhoneNumber, e164
 from store.errors import ValidationFailed
 
 
@@ -44,15 +44,9 @@ def phone(value: str | None, *, region: str | None = None) -> str | None:
     if value is None or not value.strip():
         return None
     try:
-        parsed = phonenumbers.parse(value, (region or "US").upper())
-    except phonenumbers.NumberParseException as exc:
-        raise ValidationFailed(f"'{value}' is not a phone number: {exc}", field="phone") from exc
-    if not phonenumbers.is_possible_number(parsed):
-        raise ValidationFailed(
-            f"'{value}' is not a possible phone number; include the country code, e.g. +44 20 7946 0000",
-            field="phone",
-        )
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return e164(value, region or "US")
+    except NotAPhoneNumber as exc:
+        raise ValidationFailed(str(exc), field="phone") from exc
 
 
 def currency(value: str) -> str:
