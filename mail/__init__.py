@@ -6,6 +6,7 @@
 - `body.py`: what a reply wrote anew, its quoted history, its signature, its sentences;
   `signature.py`: who wrote it, read from that signature;
 - `e164.py`: phone numbers as written -> E.164 (the one normalizer; the store keeps that form);
+- `charset.py`: bytes in a doubtful charset -> text (the one fallback; charset-normalizer for the rest);
 - `auth.py`: whether the From is authenticated (DKIM, SPF, a trusted receiver's verdict), with DNS
   injected;
 - `types.py`: the shapes: ParsedEmail, from the listener to the store's inbox service.

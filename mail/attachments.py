@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
+from mail.charset import by_bom, fallback
 from mail.html_text import html_to_text
 
 MAX_TEXT_CHARS = 1_000_000
@@ -128,16 +129,11 @@ def _cap(text: str) -> str:
 
 def decode_text(data: bytes, content_type: str = "") -> str:
     """Bytes of a text file to str: BOM, declared charset, UTF-8, then Windows-1252."""
-    for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
-        if data.startswith(bom):
-            return data.decode(codec, errors="replace")
+    codec = by_bom(data)
+    if codec is not None:
+        return data.decode(codec, errors="replace")
     match = re.search(r"charset\s*=\s*\"?([\w.:-]+)", content_type, re.IGNORECASE)
-    for codec in ([match.group(1)] if match else []) + ["utf-8", "cp1252"]:
-        try:
-            return data.decode(codec)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return data.decode("latin-1")
+    return fallback(data, ((match.group(1),) if match else ()) + ("utf-8", "cp1252"))[0]
 
 
 def _read_text(filename: str, content_type: str, data: bytes) -> tuple[str | None, str | None]:

@@ -16,6 +16,7 @@ from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
+from mail.charset import fallback
 from mail.forwards import parse_date
 from mail.types import Address
 
@@ -88,13 +89,7 @@ def fix_text(text: str) -> str:
     """Header text that held raw 8-bit bytes (surrogate escapes) read as UTF-8, else Windows-1252."""
     if not re.search(r"[\udc80-\udcff]", text):
         return text
-    data = text.encode("utf-8", "surrogateescape")
-    for codec in ("utf-8", "cp1252"):
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
+    return fallback(text.encode("utf-8", "surrogateescape"))[0]
 
 
 def _addresses(msg: Message, name: str, warnings: list[str], label: str) -> list[Address]:

@@ -46,6 +46,7 @@ from email.parser import BytesParser
 from typing import Any
 
 from mail.attachments import read_attachment
+from mail.charset import fallback
 from mail.forwards import find_forward, is_forward_subject, is_reply_subject, strip_forward_prefix
 from mail.headers import POLICY, fix_text, header_text, read_headers
 from mail.html_text import html_to_text
@@ -85,7 +86,7 @@ def parse_email(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, extractor: st
         walker.walk(msg, content, allow_forward=True)
     except Exception as exc:  # noqa: BLE001  (a structure the email package chokes on: keep the text)
         warnings.append(f"the MIME structure could not be read ({type(exc).__name__}); the body is kept as raw text")
-        content = _Content(plain=[_fallback_decode(raw.replace(b"\r\n", b"\n").partition(b"\n\n")[2])[0]])
+        content = _Content(plain=[fallback(raw.replace(b"\r\n", b"\n").partition(b"\n\n")[2])[0]])
     warnings.extend(_defect_warnings(msg))
     text = _body_text(content)
     html = "\n".join(content.html) or None
@@ -277,15 +278,15 @@ class _Walker:
         declared = (charset or "").strip("\"' ").lower()
         codec = _codec(declared) if declared else "ascii"
         if codec is None:
-            text, used = _fallback_decode(data)
+            text, used = fallback(data)
             self.warnings.append(f"charset {declared!r} not known; decoded as {used}")
             return text
         if codec == "iso8859-1":
-            return _fallback_decode(data, ("cp1252", "latin-1"))[0]
+            return fallback(data, ("cp1252",))[0]
         try:
             return data.decode(codec)
         except UnicodeDecodeError:
-            text, used = _fallback_decode(data)
+            text, used = fallback(data)
             if declared:
                 self.warnings.append(f"text declared as {declared!r} is not valid {declared}; decoded as {used}")
             return text
@@ -296,16 +297,6 @@ def _codec(charset: str) -> str | None:
         return codecs.lookup(charset).name
     except LookupError:
         return None
-
-
-def _fallback_decode(data: bytes, order: tuple[str, ...] = ("utf-8", "cp1252")) -> tuple[str, str]:
-    names = {"utf-8": "UTF-8", "cp1252": "windows-1252", "latin-1": "latin-1"}
-    for codec in order:
-        try:
-            return data.decode(codec), names[codec]
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1"), "latin-1"
 
 
 def unflow(text: str, *, delsp: bool = False) -> str:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+from mail.charset import fallback
 from store import normalize
 from store.errors import ValidationFailed
 
@@ -261,10 +262,8 @@ def decode(data: bytes) -> tuple[str, str | None]:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        try:
-            text, used = data.decode("cp1252"), "Windows-1252"
-        except UnicodeDecodeError:
-            text, used = data.decode("latin-1"), "Latin-1"
+        text, used = fallback(data, ("cp1252",))
+        used = {"windows-1252": "Windows-1252", "latin-1": "Latin-1"}.get(used, used)
         return text, (f"the file is not UTF-8 (first at line {line}); read it as {used}: check accented "
                       "letters, or save it as UTF-8 and import again")
 
