@@ -6,9 +6,10 @@ message/rfc822) itself and hands them in as `read_email`: parsing an email is it
 module sits below it.
 
 Built in (small, offline, fast): PDF via pypdf, .docx via python-docx (paragraphs and tables, in
-document order), plain text / CSV / Markdown / JSON / calendar / vCard, HTML (via `html_text`). The
-kind is decided by the file extension first, then the declared content type, then magic bytes:
-mail clients often send PDFs as application/octet-stream.
+document order), plain text / CSV / Markdown / JSON / calendar / vCard, HTML (via `html_text`),
+Outlook's winmail.dat (tnefparse, `tnef_contents`: the text inside; `mail.mime` lists and reads
+the files inside like any attachment). The kind is decided by the file extension first, then the
+declared content type, then magic bytes: mail clients often send PDFs as application/octet-stream.
 
 Anything else (pptx, xlsx, odt, .doc, images, ...) goes to `unstructured` only when it is installed
 (`pip install 'agent-crm[unstructured]'`); it is imported lazily with DO_NOT_TRACK=1 (it posts
@@ -87,7 +88,7 @@ def _extract(filename: str, content_type: str, data: bytes, mode: str,
 def _kind(filename: str, ctype: str, data: bytes) -> str:
     ext = PurePosixPath(filename.lower()).suffix
     name = PurePosixPath(filename.lower()).name
-    if name == "winmail.dat" or ctype in _TNEF_TYPES:
+    if is_tnef(name, ctype):
         return "tnef"
     if ctype in _SIGNATURE_TYPES or name in ("smime.p7s", "signature.asc"):
         return "signature"
@@ -206,9 +207,43 @@ def _table_text(table: object) -> str:
     return "\n".join(rows)
 
 
+def is_tnef(filename: str, content_type: str) -> bool:
+    """Outlook's winmail.dat (application/ms-tnef): a wrapper round the message's real attachments."""
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    return PurePosixPath((filename or "").lower()).name == "winmail.dat" or ctype in _TNEF_TYPES
+
+
+def tnef_contents(data: bytes) -> tuple[str | None, list[tuple[str, bytes]]]:
+    """(the text body Outlook put inside, [(file name, bytes)] of the files inside) of a winmail.dat,
+    read with tnefparse; (None, []) when it holds neither or is not TNEF."""
+    from tnefparse import TNEF
+
+    try:
+        tnef = TNEF(data, do_checksum=False)
+    except Exception:  # noqa: BLE001  (truncated or not TNEF: nothing in it can be read)
+        return None, []
+    files = [(attachment.long_filename() or f"winmail-{number}.bin", attachment.data)
+             for number, attachment in enumerate(tnef.attachments, start=1) if attachment.data]
+    body: str | bytes | None = tnef.body
+    if isinstance(body, bytes):
+        body = fallback(body.rstrip(b"\x00"))[0]
+    if not (body or "").strip() and tnef.htmlbody:
+        html = tnef.htmlbody
+        body = html_to_text(html if isinstance(html, str) else fallback(html)[0])
+    return (body.strip() if body and body.strip() else None), files
+
+
 def _read_tnef(filename: str, content_type: str, data: bytes) -> tuple[str | None, str | None]:
-    return None, ("winmail.dat (Outlook's TNEF/rich-text format) cannot be read; ask the sender to send it again "
-                  "as HTML or plain text (Outlook: File > Options > Mail > Compose messages in HTML)")
+    body, files = tnef_contents(data)
+    if body is not None:
+        return body, None
+    if files:
+        names = ", ".join(name for name, _ in files)
+        return None, (f"Outlook's winmail.dat wrapper: the files in it ({names}) are listed as attachments of "
+                      "their own")
+    return None, ("winmail.dat (Outlook's TNEF/rich-text format) holds no file or text that can be read; ask the "
+                  "sender to send it again as HTML or plain text (Outlook: File > Options > Mail > Compose "
+                  "messages in HTML)")
 
 
 def _read_signature(filename: str, content_type: str, data: bytes) -> tuple[str | None, str | None]:

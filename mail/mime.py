@@ -25,7 +25,7 @@ what was odd is reported in `warnings`:
   block above a quoted reply is history, and the reply itself is the email.
 - Attachments: every non-body leaf part, each with its text or the reason there is none
   (`extract_text`); inline images are listed but not read (logos, signatures).
-  winmail.dat is listed with an error saying it cannot be read.
+  winmail.dat (Outlook's TNEF) is listed, and each file inside it is listed and read after it.
 - Missing Message-ID: a synthetic, stable one from the SHA-256 of the raw bytes (CRLF read as
   LF), so the same message received twice, by SMTP or as an uploaded file, is still one email.
   Missing or unreadable Date: sent_at is None.
@@ -45,7 +45,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from typing import Any
 
-from mail.attachments import read_attachment
+from mail.attachments import is_tnef, read_attachment, tnef_contents
 from mail.charset import fallback
 from mail.forwards import find_forward, is_forward_subject, is_reply_subject, strip_forward_prefix
 from mail.headers import POLICY, fix_text, header_text, read_headers
@@ -254,8 +254,15 @@ class _Walker:
     def _add(self, content: _Content, part: Message, data: bytes, ctype: str, read_as: str | None = None) -> None:
         self.counter += 1
         filename = _filename(part, self.counter)
+        self._add_file(content, filename, data, ctype, read_as, inline=_is_inline(part))
+        if is_tnef(filename, ctype):
+            for name, inner in tnef_contents(data)[1]:
+                self._add_file(content, name, inner, mimetypes.guess_type(name)[0] or "application/octet-stream")
+
+    def _add_file(self, content: _Content, filename: str, data: bytes, ctype: str, read_as: str | None = None, *,
+                  inline: bool = False) -> None:
         bare_type = ctype.split(";")[0]
-        if bare_type.startswith("image/") and _is_inline(part):
+        if bare_type.startswith("image/") and inline:
             text, error = None, ("inline image (a logo or picture in the message): no text extracted; "
                                  "OCR of images needs the unstructured extra")
         else:

@@ -3,9 +3,11 @@ MIME structure, charsets, forwards (inline and as attachment), attachments' text
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import re
+import struct
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
@@ -458,6 +460,46 @@ def test_winmail_dat_is_listed_with_the_reason_it_cannot_be_read() -> None:
     [tnef] = parsed.attachments
     assert (tnef.filename, tnef.content_type, tnef.text) == ("winmail.dat", "application/ms-tnef", None)
     assert tnef.error is not None and "winmail.dat" in tnef.error and "HTML or plain text" in tnef.error
+
+
+def winmail_dat(files: list[tuple[str, bytes]], body: str | None = None) -> bytes:
+    """A winmail.dat written as MS-OXTNEF lays it out (tnefparse has no writer): the signature and a
+    key, then attributes of (level, id, type, length, data, checksum); an attachment starts at its
+    attAttachRendData and takes its name from attAttachTitle and its bytes from attAttachData."""
+    def attribute(level: int, name: int, kind: int, data: bytes) -> bytes:
+        return struct.pack("<BHHI", level, name, kind, len(data)) + data + struct.pack("<H", sum(data) & 0xFFFF)
+
+    out = struct.pack("<IH", 0x223E9F78, 0x0001)
+    out += attribute(1, 0x9006, 0x0008, struct.pack("<I", 0x00010000))  # attTnefVersion
+    out += attribute(1, 0x9007, 0x0006, struct.pack("<II", 1252, 0))  # attOemCodepage
+    if body is not None:
+        out += attribute(1, 0x800C, 0x0002, body.encode("cp1252"))  # attBody
+    for name, data in files:
+        out += attribute(2, 0x9002, 0x0006, bytes(14))  # attAttachRendData
+        out += attribute(2, 0x8010, 0x0001, name.encode("cp1252") + b"\0")  # attAttachTitle
+        out += attribute(2, 0x800F, 0x0006, data)  # attAttachData
+    return out
+
+
+def test_the_files_inside_winmail_dat_are_read_like_any_attachment() -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Marco <marco@borealis.example>", "priya@acme.example", "Volumes"
+    msg.set_content("Priya, the updated volumes are attached.")
+    tnef = winmail_dat([("volumes.csv", b"depot,trucks\nPorto,40\n"), ("notes.txt", b"Caf\xe9 at 10h")])
+    msg.add_attachment(tnef, maintype="application", subtype="ms-tnef", filename="winmail.dat")
+    parsed = parse_email(msg.as_bytes())
+    assert parsed.text == "Priya, the updated volumes are attached."
+    wrapper, csv, notes = parsed.attachments
+    assert (wrapper.filename, wrapper.content_type, wrapper.text) == ("winmail.dat", "application/ms-tnef", None)
+    assert wrapper.error is not None and "(volumes.csv, notes.txt) are listed as attachments" in wrapper.error
+    assert (csv.filename, csv.content_type, csv.text, csv.error) == ("volumes.csv", "text/csv",
+                                                                     "depot,trucks\nPorto,40\n", None)
+    assert (notes.filename, notes.text) == ("notes.txt", "Caf\u00e9 at 10h")  # Windows-1252, as any text file
+    assert csv.sha256 == hashlib.sha256(b"depot,trucks\nPorto,40\n").hexdigest()
+
+    # Outlook's rich-text body inside the wrapper (when it sent no text/plain part) is the wrapper's text.
+    assert extract_text("winmail.dat", "application/ms-tnef", winmail_dat([], body="Budget approved.")) == (
+        "Budget approved.", None)
 
 
 def test_damaged_messages_are_read_as_far_as_they_go() -> None:
