@@ -20,6 +20,14 @@ binary data, or a malformed timing line fails with TranscriptionError naming the
 expected form; so does a transcript without any words. One with more than `max_cues` cues (or
 segments) fails with TooLong; `check()`, called every few thousand lines, may stop a long parse (a job's
 time budget).
+
+Hand-written on purpose (issue 16 measured webvtt-py 0.6 and srt 3.5 in its place, keeping this
+module's voice, tag and speaker handling: the well-formed cases passed, all four line-naming
+errors failed): webvtt-py skips a cue with a bad timing ("00:00:0x.000", "00:00:61.000") or a
+stray paragraph without a word, and its strict mode refuses the h:m:s.f times old Teams exports
+write and names no line; srt names a character offset, not the line, and accepts a cue that ends
+before it starts. webvtt-py also keeps one voice per cue, leaves entities escaped, and took 1.16 s
+to read 20,000 cues where this whole parse takes 0.88 s.
 """
 
 from __future__ import annotations

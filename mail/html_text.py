@@ -13,6 +13,11 @@ Decisions:
   are dropped (their alt text is usually a logo name).
 - Entities are decoded (`convert_charrefs`); runs of whitespace collapse to one space (inside
   `<pre>` line breaks are kept); at most one blank line in a row; lines are stripped.
+
+The standard library on purpose: inscriptis 2.7 (issue 16), given the same line stripping, failed
+3 of the HTML tests in tests/test_inbox_parse.py: links come out as "[text](url)" and repeat mailto:
+addresses, list items as "* item". It is faster (7 ms against 83 ms for 250 KB of HTML), which a
+mail body's size does not need.
 """
 
 from __future__ import annotations
