@@ -8,7 +8,7 @@ as data, with the facts the CRM already knows (matched contacts, companies, open
 - With an LLM, the model reads that message and calls write tools; each call should carry
   `evidence_quote`, the sentence that justifies it (graph.tools checks it against the
   source and records where it was found).
-- Offline, `IngestBrain` runs the deterministic extractor (agents/ingest_offline.py) on
+- Offline, `IngestBrain` runs the deterministic extractor (agents/offline/ingest.py) on
   the same input, which that first message carries (built once, by whoever starts the
   conversation): participants, signatures, dates, amounts, explicit commitments.
 
@@ -300,7 +300,7 @@ class IngestBrain:
     name = "offline-ingest"
 
     def respond(self, messages: list[BaseMessage], ctx: ToolContext) -> AIMessage:
-        from agents.ingest_offline import extract, summarize
+        from agents.offline.ingest import extract, summarize
 
         results = []
         for message in reversed(messages):

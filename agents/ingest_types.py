@@ -1,7 +1,7 @@
 """What the ingestion agent reads (an email or a call, with what the CRM knows) and what it proposes.
 
 Pure data: agents/ingest.py builds an `IngestInput` from SQL, once, and the conversation's first
-message carries it (`as_json` / `from_json`); the offline extractor (agents/ingest_offline.py)
+message carries it (`as_json` / `from_json`); the offline extractor (agents/offline/ingest.py)
 turns it into `ProposedCall`s, each citing the exact words that justify it, which the approval
 gate shows the rep.
 """

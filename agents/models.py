@@ -100,7 +100,7 @@ def load_brain(settings: Settings | None = None) -> Brain:
     settings = settings or get_settings()
     if llm_configured(settings):
         return LLMBrain(settings)
-    from agents.offline import OfflineModel
+    from agents.offline.chat import OfflineModel
 
     return OfflineModel()
 

@@ -98,7 +98,7 @@ class ModelSpec:
         """(chat brain, ingest brain), both metered."""
         if self.offline:
             from agents.ingest import IngestBrain
-            from agents.offline import OfflineModel
+            from agents.offline.chat import OfflineModel
 
             return MeteredBrain(OfflineModel(), meter), MeteredBrain(IngestBrain(), meter)
         from agents.models import LLMBrain

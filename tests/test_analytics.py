@@ -288,7 +288,7 @@ def test_the_tool_gives_the_numbers_and_the_deals(sales: Sales) -> None:
 def test_the_offline_model_routes_analytics_questions(sales: Sales, text: str, args: dict[str, Any]) -> None:
     from langchain_core.messages import HumanMessage
 
-    from agents.offline import OfflineModel
+    from agents.offline.chat import OfflineModel
 
     ctx = ToolContext(actor=f.actor(sales.w.dana), session=sales.session, now=NOW)
     reply = OfflineModel().respond([HumanMessage(text)], ctx)

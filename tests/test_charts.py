@@ -18,7 +18,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 from matplotlib.image import imread
 
-from agents.offline import HELP, OfflineModel
+from agents.offline.chat import HELP, OfflineModel
 from store.services.sales import default_pipeline, stages_of
 from store.settings import get_settings
 from tests import factories as f

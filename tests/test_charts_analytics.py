@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 
-from agents.offline import OfflineModel
+from agents.offline.chat import OfflineModel
 from tests import factories as f
 from tests.test_analytics import NOW
 from tests.test_analytics import Sales as History

@@ -19,7 +19,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 from sqlalchemy import select
 
-from agents.offline import OfflineModel
+from agents.offline.chat import OfflineModel
 from store.models import Deal, DealHistory, Stage, User
 from store.services import crud, spec_for
 from store.services.forecast_changes import BUCKETS, forecast_changes

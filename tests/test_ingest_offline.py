@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from agents import ingest_rules as r
-from agents.ingest_offline import choose_deal, extract, summarize
 from agents.ingest_types import DealInfo, IngestInput, Passage, Person, ProposedCall
+from agents.offline import ingest_rules as r
+from agents.offline.ingest import choose_deal, extract, summarize
 from mail.signature import introduced, parse_signature, phone_e164
 from tools import TOOLS
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from agents.offline import HELP, OfflineModel
+from agents.offline.chat import HELP, OfflineModel
 from tests import factories as f
 from tools import TOOLS, ToolContext
 

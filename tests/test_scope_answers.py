@@ -127,7 +127,7 @@ def chat(request: pytest.FixtureRequest, session: Any, session_factory: Any, tmp
     from fastapi.testclient import TestClient
 
     from agents.checkpoint import make_checkpointer
-    from agents.offline import OfflineModel
+    from agents.offline.chat import OfflineModel
     from agents.runner import AgentRunner
     from channels.api.app import create_app
     from store.settings import get_settings

@@ -3,13 +3,13 @@
 A rep's message is matched against INTENTS, a list of (pattern -> handler) tried in order;
 the first handler that accepts it answers with tool calls (validated by the tools' own
 argument models) or with a sentence. Names are resolved as the acting user (see
-agents/offline_parse.py: another team's private records are never found). After tool
+agents/offline/parse.py: another team's private records are never found). After tool
 results it answers once, with them, and never calls tools again.
 
 What it cannot do it says plainly: an ambiguous name gets a question listing the
 candidates, an unknown one "I couldn't find ...", anything else the HELP text.
 
-Choices worth knowing (the date conventions are in agents/offline_parse.py):
+Choices worth knowing (the date conventions are in agents/offline/parse.py):
 - Notes ("note on Borealis: ...", "log a note ...") become `add_note`: a note is lasting
   context on a record, and the note tool exists for that. A note on several people at
   once becomes `log_activity(type=note)`, the only tool that links many records.
@@ -35,8 +35,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from pydantic import ValidationError
 from rapidfuzz import fuzz
 
-from agents import offline_parse as p
-from agents.offline_parse import Ref, Turn, Unresolved, not_found
+from agents.offline import parse as p
+from agents.offline.parse import Ref, Turn, Unresolved, not_found
 from store.models import Contact, Deal
 from store.services import crud, org, spec_for
 from store.services import pipeline as pipeline_service

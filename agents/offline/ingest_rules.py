@@ -1,10 +1,10 @@
 """The rules of the offline ingestion extractor: pure functions over the sentences of an email or a call.
 
-Each rule reads one sentence and says what it states clearly, or nothing. agents/ingest_offline.py
+Each rule reads one sentence and says what it states clearly, or nothing. agents/offline/ingest.py
 decides who said it (the rep or the customer) and turns what the rules find into proposals.
 
 Dates (the rep's calendar; `today` is the email's or call's date in the rep's time zone) follow
-agents/offline_parse.py ("thursday" is the next Thursday, never today; "next week" is Monday of
+agents/offline/parse.py ("thursday" is the next Thursday, never today; "next week" is Monday of
 next week; "end of month" its last day; "Dec 5" / "5 December" the next one to come), plus the
 spellings people write in mail:
 - "05.12.2026" and "05.12." are day first (the dotted form is European);
@@ -26,7 +26,7 @@ from functools import lru_cache
 import dateparser
 from rapidfuzz import fuzz
 
-from agents import offline_parse as p
+from agents.offline import parse as p
 
 # --- sentences -------------------------------------------------------------------------------------
 
@@ -203,7 +203,7 @@ def dates_in(text: str, today: date) -> list[DateHit]:
     for m in _LOCAL.finditer(text):
         word = m["mw"].rstrip(".").lower()
         if word in p.MONTHS or any(h.start <= m.start() < h.end for h in hits):
-            continue  # English months are offline_parse's
+            continue  # English months are parse.py's
         month = month_number(word)
         if month and (value := _calendar(today, int(m["d"]), month, m["y"])) is not None:
             hits.append(DateHit(value, m.start(), m.end(), True))

@@ -3,7 +3,7 @@
 The first part is pure functions over strings (dates, amounts, periods, scopes, stages,
 clauses), so each rule can be read on its own. The last part, `Turn`, resolves names to
 CRM records as the acting user (`search` is scoped to `ctx.actor`: another team's private
-records are simply not found). The intents that use both are in agents/offline.py.
+records are simply not found). The intents that use both are in agents/offline/chat.py.
 
 Date conventions (the user's local calendar; `today` is their date):
 - "thursday", "by thu", "this friday": the next such day (a bare weekday is never today).
