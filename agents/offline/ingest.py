@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo
 
 from agents.ingest_types import DealInfo, IngestInput, Passage, Person, ProposedCall
 from agents.offline import ingest_rules as r
-from agents.offline.parse import decimal_str
+from agents.offline.numbers import decimal_str
 from mail.signature import SIGN_OFF, introduced, parse_signature, phone_e164
 from store.import_formats import FREE_MAIL
 

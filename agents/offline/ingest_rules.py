@@ -4,7 +4,7 @@ Each rule reads one sentence and says what it states clearly, or nothing. agents
 decides who said it (the rep or the customer) and turns what the rules find into proposals.
 
 Dates (the rep's calendar; `today` is the email's or call's date in the rep's time zone) follow
-agents/offline/parse.py ("thursday" is the next Thursday, never today; "next week" is Monday of
+agents/offline/dates.py ("thursday" is the next Thursday, never today; "next week" is Monday of
 next week; "end of month" its last day; "Dec 5" / "5 December" the next one to come), plus the
 spellings people write in mail:
 - "05.12.2026" and "05.12." are day first (the dotted form is European);
@@ -26,7 +26,8 @@ from functools import lru_cache
 import dateparser
 from rapidfuzz import fuzz
 
-from agents.offline import parse as p
+from agents.offline.dates import DATE_RE, MONTHS, find_date
+from agents.offline.numbers import find_new_amount
 
 # --- sentences -------------------------------------------------------------------------------------
 
@@ -81,7 +82,7 @@ def sentences(text: str) -> list[tuple[int, str]]:
 
 def _month_follows(text: str, pos: int, end: int) -> bool:
     word = re.match(r"\s+([^\W\d_]{3,})", text[pos:end])
-    return bool(word and (word.group(1).lower() in p.MONTHS or month_number(word.group(1).lower())))
+    return bool(word and (word.group(1).lower() in MONTHS or month_number(word.group(1).lower())))
 
 
 def _add(out: list[tuple[int, str]], text: str, start: int, end: int) -> None:
@@ -175,8 +176,8 @@ def _calendar(today: date, day: int, month: int, year: str | None) -> date | Non
 def dates_in(text: str, today: date) -> list[DateHit]:
     """Every date phrase in `text`, resolved against `today`, in order (past ones included)."""
     hits: list[DateHit] = []
-    for m in p.DATE_RE.finditer(text):
-        found = p.find_date(m.group(0), today)
+    for m in DATE_RE.finditer(text):
+        found = find_date(m.group(0), today)
         if found is None:
             continue
         absolute = bool(m.group("mon_day") or m.group("day_mon") or m.group("iso"))
@@ -202,8 +203,8 @@ def dates_in(text: str, today: date) -> list[DateHit]:
             hits.append(DateHit(value, m.start(), m.end(), True))
     for m in _LOCAL.finditer(text):
         word = m["mw"].rstrip(".").lower()
-        if word in p.MONTHS or any(h.start <= m.start() < h.end for h in hits):
-            continue  # English months are parse.py's
+        if word in MONTHS or any(h.start <= m.start() < h.end for h in hits):
+            continue  # English months are DATE_RE's
         month = month_number(word)
         if month and (value := _calendar(today, int(m["d"]), month, m["y"])) is not None:
             hits.append(DateHit(value, m.start(), m.end(), True))
@@ -238,7 +239,7 @@ def amount_change(sentence: str) -> tuple[Decimal, str | None] | None:
     """The deal's new amount when the sentence states one ("48k -> 62k", "the budget is now $62,000")."""
     if is_question(sentence) or NEGATION.search(sentence) or not CHANGE_CUE.search(sentence):
         return None
-    found = p.find_new_amount(sentence)
+    found = find_new_amount(sentence)
     if found is None:
         return None
     value, currency = found.value

@@ -1,0 +1,144 @@
+"""Dates people type, for the offline model (the user's local calendar; `today` is their date).
+
+- "thursday", "by thu", "this friday": the next such day (a bare weekday is never today).
+- "next tuesday": the Tuesday of next week (weeks start on Monday), not tomorrow.
+- "next week": Monday of next week; "next month": the 1st of next month.
+- "end of (this|next) week": that week's Friday; month, quarter, year: their last day.
+- "in 2 weeks", "in 3 days", "in a month": counted from today.
+- "Jan 15", "15 January", "2027-01-15": the next such date on or after today.
+- Bare months ("in January") and numeric dates like 1/12 are not dates here: too ambiguous.
+"""
+
+from __future__ import annotations
+
+import re
+from calendar import monthrange
+from datetime import date, datetime, timedelta
+
+import dateparser
+
+from agents.offline.phrases import Found, tidy
+
+WEEKDAYS = {"monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "tues": 1, "wednesday": 2, "wed": 2,
+            "thursday": 3, "thu": 3, "thur": 3, "thurs": 3, "friday": 4, "fri": 4, "saturday": 5,
+            "sunday": 6}  # no "sat" or "sun": ordinary words too
+MONTHS = {"january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4, "apr": 4,
+          "may": 5, "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8, "september": 9,
+          "sep": 9, "sept": 9, "october": 10, "oct": 10, "november": 11, "nov": 11, "december": 12, "dec": 12}
+NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+           "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a couple of": 2, "a few": 3}
+
+_WD = "|".join(sorted(WEEKDAYS, key=len, reverse=True))
+_MON = "|".join(sorted(MONTHS, key=len, reverse=True))
+_NUM = r"\d+|" + "|".join(sorted(NUMBERS, key=len, reverse=True))
+
+# Each date form, longest and most specific first. A leading "by/on/due/until..." belongs to
+# the date phrase so that removing it leaves a clean task title ("send quote by thu").
+_LEAD = r"(?:(?:due|by|on|before|until|till|for|from|to|at)\s+)?(?:(?:the|this|coming)\s+)?"
+DATE_FORMS: list[tuple[str, str]] = [
+    ("day_after", r"day\s+after\s+tomorrow"),
+    ("today", r"(?:today|tonight)(?:'s)?|eod|end\s+of\s+(?:the\s+)?day"),
+    ("tomorrow", r"(?:tomorrow|tmrw|tmr|tomorow)(?:'s)?"),
+    ("yesterday", r"(?:yesterday|yday|yest)"),
+    ("in_n", rf"(?:in|within)\s+(?P<n>{_NUM})\s+(?P<unit>day|week|month)s?"),
+    ("end_q", r"end\s+of\s+q(?P<q>[1-4])(?:\s+(?P<qy>\d{4}))?"),
+    ("end_of", r"(?:end\s+of\s+(?:the\s+)?(?P<which>this\s+|next\s+)?(?P<eunit>week|month|quarter|year))"
+               r"|eo(?P<abbr>[wmqy])"),
+    ("next_unit", r"(?P<nwhich>next|this)\s+(?P<nunit>week|month)"),
+    ("weekday", rf"(?:(?P<wwhich>next)\s+)?(?P<wd>{_WD})\.?"),
+    ("mon_day", rf"(?P<mon>{_MON})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>\d{{4}}))?"),
+    ("day_mon", rf"(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon2>{_MON})\.?(?:,?\s+(?P<y2>\d{{4}}))?"),
+    ("iso", r"\d{4}-\d{2}-\d{2}"),
+]
+DATE_RE = re.compile(r"(?<![\w-])" + _LEAD + "(?:" + "|".join(f"(?P<{name}>{rx})" for name, rx in DATE_FORMS)
+                     + r")(?![\w-])", re.I)
+
+
+def _add_months(day: date, n: int) -> date:
+    month = day.month - 1 + n
+    year = day.year + month // 12
+    month = month % 12 + 1
+    return date(year, month, min(day.day, monthrange(year, month)[1]))
+
+
+def _end_of(unit: str, today: date, offset: int) -> date:
+    if unit == "week":
+        return today - timedelta(days=today.weekday()) + timedelta(days=7 * offset + 4)  # Friday
+    if unit == "month":
+        first = _add_months(today.replace(day=1), offset)
+        return first.replace(day=monthrange(first.year, first.month)[1])
+    if unit == "quarter":
+        q_start = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
+        last_month = _add_months(q_start, 3 * offset + 2)
+        return last_month.replace(day=monthrange(last_month.year, last_month.month)[1])
+    return date(today.year + offset, 12, 31)
+
+
+def _next_on_or_after(today: date, month: int, day: int, year: str | None) -> date | None:
+    """A day-month date without a year is the next one to come (today included)."""
+    try:
+        if year:
+            return date(int(year), month, day)
+        candidate = date(today.year, month, day)
+        return candidate if candidate >= today else date(today.year + 1, month, day)
+    except ValueError:
+        return None
+
+
+def _with_dateparser(text: str, today: date) -> date | None:
+    # Absolute dates go through dateparser (it knows the spellings); the relative forms it gets
+    # wrong or does not know ("next tuesday", "end of next month") are handled above.
+    base = datetime.combine(today, datetime.min.time())
+    parsed = dateparser.parse(text, languages=["en"], settings={"RELATIVE_BASE": base, "PREFER_DATES_FROM": "future",
+                                                                "PREFER_DAY_OF_MONTH": "first"})
+    return parsed.date() if parsed else None
+
+
+def _resolve(m: re.Match[str], today: date) -> date | None:
+    g = m.groupdict()
+    if g["day_after"]:
+        return today + timedelta(days=2)
+    if g["today"]:
+        return today
+    if g["tomorrow"]:
+        return today + timedelta(days=1)
+    if g["yesterday"]:
+        return today - timedelta(days=1)
+    if g["in_n"]:
+        raw = g["n"].lower()
+        n = int(raw) if raw.isdigit() else NUMBERS[re.sub(r"\s+", " ", raw)]
+        unit = g["unit"].lower()
+        return _add_months(today, n) if unit == "month" else today + timedelta(days=n * (7 if unit == "week" else 1))
+    if g["end_q"]:
+        q, year = int(g["q"]), int(g["qy"]) if g["qy"] else today.year
+        end = _end_of("quarter", date(year, 3 * q, 1), 0)
+        return end if g["qy"] or end >= today else date(end.year + 1, end.month, end.day)
+    if g["end_of"]:
+        unit = g["eunit"] or {"w": "week", "m": "month", "q": "quarter", "y": "year"}[g["abbr"].lower()]
+        return _end_of(unit.lower(), today, 1 if (g["which"] or "").strip().lower() == "next" else 0)
+    if g["next_unit"]:
+        nxt = g["nwhich"].lower() == "next"
+        if g["nunit"].lower() == "week":
+            return today - timedelta(days=today.weekday()) + timedelta(days=7) if nxt else _end_of("week", today, 0)
+        return _add_months(today.replace(day=1), 1) if nxt else _end_of("month", today, 0)
+    if g["weekday"]:
+        wd = WEEKDAYS[g["wd"].lower()]
+        if g["wwhich"]:  # "next tuesday": in next week
+            return today - timedelta(days=today.weekday()) + timedelta(days=7 + wd)
+        return today + timedelta(days=(wd - today.weekday() - 1) % 7 + 1)
+    if g["mon_day"] or g["day_mon"]:
+        mon = MONTHS[(g["mon"] or g["mon2"]).lower().rstrip(".")]
+        day = int(g["d"] or g["d2"])
+        return _next_on_or_after(today, mon, day, g["y"] or g["y2"]) or _with_dateparser(m.group(0), today)
+    if g["iso"]:
+        return _with_dateparser(g["iso"], today)
+    return None
+
+
+def find_date(text: str, today: date) -> Found[date] | None:
+    """The first date phrase in `text`, resolved against `today`, and the text without it."""
+    for m in DATE_RE.finditer(text):
+        value = _resolve(m, today)
+        if value is not None:
+            return Found(value, tidy(text[:m.start()] + " " + text[m.end():]), m.group(0))
+    return None
