@@ -47,7 +47,7 @@ from agents.offline.questions import (
     pipeline,
     win_probability,
 )
-from agents.offline.records import Turn, Unresolved
+from agents.offline.records import Reading, Unresolved
 from agents.offline.replies import Call, Handler, Reply
 from tools import TOOLS, ToolContext
 
@@ -109,7 +109,7 @@ INTENTS: list[tuple[re.Pattern[str], Handler]] = [
     (_re(r"^(?:give\s+me\s+)?(?:a\s+)?(?:meeting\s+)?(?:brief|briefing|prep)\s+(?:for|on|about)\s+(?P<q>.+?)[.!?]*$"),
      brief),
     (_re(r"^(?:please\s+)?(?:brief|prep)\s+me[.!?]*$"),
-     lambda turn, m: "Which company or deal should I brief you on? Say it like \"brief me on Borealis\"."),
+     lambda reading, m: "Which company or deal should I brief you on? Say it like \"brief me on Borealis\"."),
     # 4. "remind me to ping Ines next Tuesday", "task: send revised quote to Borealis by thursday"
     (_re(r"^(?:please\s+)?(?:remind\s+me|set\s+a\s+reminder)\s+(?:to\s+|about\s+|that\s+i\s+(?:need|have)\s+to\s+)?"
          r"(?P<what>.+)$"), create_task),
@@ -153,10 +153,10 @@ INTENTS: list[tuple[re.Pattern[str], Handler]] = [
 # --- the model ----------------------------------------------------------------------------------
 
 
-def interpret(turn: Turn) -> Reply:
+def interpret(reading: Reading) -> Reply:
     for pattern, handler in INTENTS:
-        m = pattern.search(turn.text)
-        if m is not None and (reply := handler(turn, m)) is not None:
+        m = pattern.search(reading.text)
+        if m is not None and (reply := handler(reading, m)) is not None:
             return reply
     return HELP
 
@@ -194,9 +194,9 @@ class OfflineModel:
         if not messages or not isinstance(messages[-1], HumanMessage):
             return AIMessage(content=HELP)
         raw = _text(messages[-1])
-        turn = Turn(ctx, normalize(raw))
+        reading = Reading(ctx, normalize(raw))
         try:
-            reply = interpret(turn) if turn.text else HELP
+            reply = interpret(reading) if reading.text else HELP
         except Unresolved as exc:
             return AIMessage(content=exc.message)
         except Exception:  # a parser slip must cost the user a sentence, not the conversation

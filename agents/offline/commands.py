@@ -21,22 +21,22 @@ from rapidfuzz import fuzz
 from agents.offline.dates import find_date
 from agents.offline.numbers import decimal_str, find_new_amount
 from agents.offline.phrases import action_clause, clauses, match_stage, sentence_case, split_names, tidy
-from agents.offline.records import Ref, Turn
+from agents.offline.records import Reading, Ref
 from agents.offline.replies import Call, Reply, joined, only_id, tool_args
 from store.models import Deal
 from store.services.search import search
 
 
-def _task_call(turn: Turn, text: str, refs: list[Ref] | None = None, priority: str | None = None) -> Call | None:
+def _task_call(reading: Reading, text: str, refs: list[Ref] | None = None, priority: str | None = None) -> Call | None:
     """create_task from "send revised quote to Borealis by thu": the date is cut out of the title."""
-    found = find_date(text, turn.today)
+    found = find_date(text, reading.today)
     title = sentence_case(re.sub(r"^to\b\s*", "", found.rest if found else text, flags=re.I))
     if not title:
         return None
-    refs = turn.spot(title) if refs is None else refs
+    refs = reading.spot(title) if refs is None else refs
     return ("create_task", tool_args(title=title, due_date=found.value.isoformat() if found else None,
                                      priority=priority, contact_id=only_id(refs, "contact"),
-                                     company_id=only_id(refs, "company"), deal_id=turn.context_deal(refs)))
+                                     company_id=only_id(refs, "company"), deal_id=reading.context_deal(refs)))
 
 
 # --- 1. log a call / meeting / note ------------------------------------------------------------
@@ -52,7 +52,7 @@ TARGET_END = re.compile(r"\s*(?:[,;:.!]|\s[-–—]+)\s*|\s+(?=(?:about|re|regar
                         r"said|says|wants?|agreed|asked)\b)", re.I)
 
 
-def log_activity(turn: Turn, m: re.Match[str]) -> Reply | None:
+def log_activity(reading: Reading, m: re.Match[str]) -> Reply | None:
     kind = ACTIVITY_WORDS[re.sub(r"\s+", " ", m["type"].lower())]
     rest = re.sub(r"^(?:with|w/|to|from|on|for|at)\s+", "", m["rest"].strip(), flags=re.I)
     end = TARGET_END.search(rest)
@@ -60,42 +60,42 @@ def log_activity(turn: Turn, m: re.Match[str]) -> Reply | None:
     topic_m = re.match(r"^(?:about|re|regarding|to\s+discuss)\s+(?P<topic>[^,;]+)$", said, re.I)
     topic, body = (topic_m["topic"].strip(), None) if topic_m else (None, tidy(said) or None)
     target = re.sub(r"\b(?:this\s+(?:morning|afternoon)|earlier(?:\s+today)?|just\s+now)\b", "", target, flags=re.I)
-    when = find_date(target, turn.today)
+    when = find_date(target, reading.today)
     occurred_at = None
     if when:
-        if when.value > turn.today:  # "meeting with Nordlys tomorrow" is a plan: a task, not a log
-            call = _task_call(turn, turn.text) if re.match(TYPES, turn.text, re.I) else None
+        if when.value > reading.today:  # "meeting with Nordlys tomorrow" is a plan: a task, not a log
+            call = _task_call(reading, reading.text) if re.match(TYPES, reading.text, re.I) else None
             return [call] if call else None
-        if when.value < turn.today:
-            local = turn.ctx.now.astimezone(turn.ctx.tz)
+        if when.value < reading.today:
+            local = reading.ctx.now.astimezone(reading.ctx.tz)
             occurred_at = datetime.combine(when.value, local.timetz()).isoformat()
         target = when.rest
     if not tidy(target):
         return None
     if not split_names(target):
         return f"Who was the {kind} with? Say it like \"log a call with Ines at Borealis, they want a pilot\"."
-    refs = turn.find_phrase(target)
+    refs = reading.find_phrase(target)
     if kind == "note":
-        return _note(turn, refs, body or topic)
+        return _note(reading, refs, body or topic)
     people = [r.label for r in refs if r.kind == "contact"] or [r.label for r in refs]
     subject = f"{SUBJECT_WORDS[kind]} with {joined(people)}" + (f" about {topic}" if topic else "")
-    deal_id = turn.context_deal(refs)
+    deal_id = reading.context_deal(refs)
     deal_ids = [r.id for r in refs if r.kind == "deal"] or ([deal_id] if deal_id else [])
     calls: list[Call] = [("log_activity", tool_args(
         type=kind, subject=subject, body=body, occurred_at=occurred_at,
         contact_ids=[r.id for r in refs if r.kind == "contact"],
         company_ids=[r.id for r in refs if r.kind == "company"], deal_ids=deal_ids))]
-    return calls + _follow_ups(turn, body or "", refs, deal_id)
+    return calls + _follow_ups(reading, body or "", refs, deal_id)
 
 
-def _follow_ups(turn: Turn, body: str, refs: list[Ref], deal_id: str | None) -> list[Call]:
+def _follow_ups(reading: Reading, body: str, refs: list[Ref], deal_id: str | None) -> list[Call]:
     """What a logged call implies: a new amount ("48k -> 62k") and to-dos ("send quote by thu")."""
     amount = None
     for clause in clauses(body):
         if re.search(r"->|→|=>|\bnow\b|\bamount\b|\bvalue\b|\bup\s+to\b|\brevised\s+to\b", clause, re.I):
             amount = amount or find_new_amount(clause)
     tasks = [call for clause in clauses(body) if (todo := action_clause(clause))
-             and (call := _task_call(turn, todo, refs))]
+             and (call := _task_call(reading, todo, refs))]
     calls: list[Call] = []
     if deal_id and (amount or tasks):
         value, currency = amount.value if amount else (None, None)
@@ -104,13 +104,13 @@ def _follow_ups(turn: Turn, body: str, refs: list[Ref], deal_id: str | None) -> 
     return calls + tasks
 
 
-def note(turn: Turn, m: re.Match[str]) -> Reply | None:
+def note(reading: Reading, m: re.Match[str]) -> Reply | None:
     body = tidy(m["body"])
-    refs = turn.find_phrase(m["target"]) if m["target"] else turn.spot(body)
-    return _note(turn, refs, body)
+    refs = reading.find_phrase(m["target"]) if m["target"] else reading.spot(body)
+    return _note(reading, refs, body)
 
 
-def _note(turn: Turn, refs: list[Ref], body: str | None) -> Reply:
+def _note(reading: Reading, refs: list[Ref], body: str | None) -> Reply:
     if not refs:
         return "Which record should the note go on? Say it like \"note on Borealis: CFO is skeptical\"."
     if not body:
@@ -140,8 +140,8 @@ QUESTION = re.compile(r"^(?:why|what|how|when|who|which|where|is|are|did|does|do
 MOVE_TO = re.compile(r"^(?:please\s+)?(?:move|advance|progress|put)\s+(?P<name>.+?)\s+(?:to|into)\s+(?P<to>.+)$", re.I)
 
 
-def update_deal(turn: Turn, m: re.Match[str]) -> Reply | None:
-    text, fields = turn.text, {}
+def update_deal(reading: Reading, m: re.Match[str]) -> Reply | None:
+    text, fields = reading.text, {}
     if QUESTION.search(text):
         return None  # "why is Borealis in negotiation?" asks; it does not move anything
     stage = None
@@ -151,7 +151,7 @@ def update_deal(turn: Turn, m: re.Match[str]) -> Reply | None:
         name = f"{ns['name'] or ''} {text[:ns.start()]}"
     else:
         name = text
-        when = find_date(name, turn.today)
+        when = find_date(name, reading.today)
         name = when.rest if when else name
         amount = find_new_amount(name)
         if amount:
@@ -160,7 +160,7 @@ def update_deal(turn: Turn, m: re.Match[str]) -> Reply | None:
             fields["amount"] = decimal_str(value)
             if currency:
                 fields["currency"] = currency
-        stage = match_stage(name, turn.stages())
+        stage = match_stage(name, reading.stages())
         if stage:
             name = stage.rest
         # A date is the close date when the message says so, or when it only moves the deal in time
@@ -171,15 +171,15 @@ def update_deal(turn: Turn, m: re.Match[str]) -> Reply | None:
     if not fields and not stage:
         move = MOVE_TO.match(text)
         if move:  # "move Borealis to limbo": a deal and a stage that is not one
-            deal = turn.deal(tidy(DEAL_FILLER.sub(" ", move["name"])))
-            row = turn.ctx.session.get(Deal, uuid.UUID(deal.id))
-            names = ", ".join(n for n, _ in turn.stages(row.pipeline_id if row else None))
+            deal = reading.deal(tidy(DEAL_FILLER.sub(" ", move["name"])))
+            row = reading.ctx.session.get(Deal, uuid.UUID(deal.id))
+            names = ", ".join(n for n, _ in reading.stages(row.pipeline_id if row else None))
             return f"{deal.label} has no stage \"{tidy(move['to'])}\"; its stages are {names}."
         return None
-    deal = turn.deal(tidy(DEAL_FILLER.sub(" ", name)) or "")
+    deal = reading.deal(tidy(DEAL_FILLER.sub(" ", name)) or "")
     if stage:
-        row = turn.ctx.session.get(Deal, uuid.UUID(deal.id))
-        stages = turn.stages(row.pipeline_id if row else None)
+        row = reading.ctx.session.get(Deal, uuid.UUID(deal.id))
+        stages = reading.stages(row.pipeline_id if row else None)
         in_pipeline = match_stage(stage.phrase, stages)
         if not in_pipeline:
             return f"{deal.label} has no stage \"{stage.phrase}\"; its stages are {', '.join(n for n, _ in stages)}."
@@ -187,11 +187,11 @@ def update_deal(turn: Turn, m: re.Match[str]) -> Reply | None:
     return [("update_deal", {"deal_id": deal.id, **fields})]
 
 
-def won_or_lost(turn: Turn, m: re.Match[str]) -> Reply | None:
-    deal = turn.deal(tidy(re.sub(r"\b(?:the|deal|opportunity)\b", " ", m["name"], flags=re.I)))
-    row = turn.ctx.session.get(Deal, uuid.UUID(deal.id))
+def won_or_lost(reading: Reading, m: re.Match[str]) -> Reply | None:
+    deal = reading.deal(tidy(re.sub(r"\b(?:the|deal|opportunity)\b", " ", m["name"], flags=re.I)))
+    row = reading.ctx.session.get(Deal, uuid.UUID(deal.id))
     outcome = m["res"].lower()
-    names = [n for n, k in turn.stages(row.pipeline_id if row else None) if k == outcome]
+    names = [n for n, k in reading.stages(row.pipeline_id if row else None) if k == outcome]
     if len(names) != 1:
         return f"I can't tell which stage of {deal.label}'s pipeline means {outcome}."
     reason = tidy(m["reason"] or "").rstrip(")")
@@ -204,38 +204,38 @@ def won_or_lost(turn: Turn, m: re.Match[str]) -> Reply | None:
 # --- 4. tasks; 11. complete a task ---------------------------------------------------------------
 
 
-def create_task(turn: Turn, m: re.Match[str]) -> Reply | None:
+def create_task(reading: Reading, m: re.Match[str]) -> Reply | None:
     what = m["what"]
     urgent = re.search(r"\s*[(,]?\s*\b(?:urgent|asap|high\s+prio(?:rity)?|important)\b\)?", what, re.I)
     if urgent:
         what = what[:urgent.start()] + what[urgent.end():]
-    call = _task_call(turn, what, priority="high" if urgent else None)
+    call = _task_call(reading, what, priority="high" if urgent else None)
     return [call] if call else "What is the task? Say it like \"remind me to send the quote on Thursday\"."
 
 
-def task_with_date(turn: Turn, m: re.Match[str]) -> Reply | None:
+def task_with_date(reading: Reading, m: re.Match[str]) -> Reply | None:
     """A bare to-do with a date ("call Marco tomorrow") is a task; without a date it is too vague."""
-    call = _task_call(turn, m["task"]) if find_date(m["task"], turn.today) else None
+    call = _task_call(reading, m["task"]) if find_date(m["task"], reading.today) else None
     return [call] if call else None
 
 
-def complete_task(turn: Turn, m: re.Match[str]) -> Reply | None:
+def complete_task(reading: Reading, m: re.Match[str]) -> Reply | None:
     wanted = tidy(re.sub(r"^(?:the|my)\s+|\s+task$|['\"]", "", m["q"].strip(), flags=re.I))
-    tasks = turn.my_open_tasks()
+    tasks = reading.my_open_tasks()
     scored = sorted(((fuzz.token_set_ratio(wanted.lower(), t.title.lower()), t.title, t) for t in tasks),
                     key=lambda s: (-s[0], s[1]))
     good = [s for s in scored if s[0] >= 70]
     if not good:
         return f"I couldn't find an open task like \"{wanted}\". Ask \"what are my tasks?\" to see them."
     if len(good) > 1 and good[0][0] - good[1][0] < 10:
-        listed = joined([f"\"{t.title}\"" + (f" (due {t.due_at.astimezone(turn.ctx.tz):%a %Y-%m-%d})" if t.due_at
+        listed = joined([f"\"{t.title}\"" + (f" (due {t.due_at.astimezone(reading.ctx.tz):%a %Y-%m-%d})" if t.due_at
                                           else "") for _, _, t in good[:5]], "or")
         return f"Which task do you mean: {listed}? Tell me again with more of its title."
     return [("complete_task", {"task_id": str(good[0][2].id)})]
 
 
-def list_tasks(turn: Turn, m: re.Match[str]) -> Reply | None:
-    t, today = turn.text.lower(), turn.today
+def list_tasks(reading: Reading, m: re.Match[str]) -> Reply | None:
+    t, today = reading.text.lower(), reading.today
     status = "done" if re.search(r"\b(?:done|completed|finished)\b", t) else "open"
     # due_within_days counts from now, so "today" needs 1 to reach this evening's tasks.
     days = None
@@ -260,7 +260,7 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 
-def add_contact(turn: Turn, m: re.Match[str]) -> Reply | None:
+def add_contact(reading: Reading, m: re.Match[str]) -> Reply | None:
     text = f"{m['rest']} {m.groupdict().get('more') or ''}"
     company_name = None
     if lead := re.match(r"^(?:at|from|@)\s+(?P<company>[^:]+?)\s*:\s*(?P<rest>.+)$", text.strip(), re.I | re.S):
@@ -280,13 +280,13 @@ def add_contact(turn: Turn, m: re.Match[str]) -> Reply | None:
         role = re.match(r"^(?P<title>.*?)\s*\b(?:at|from|@|of)\s+(?P<company>.+)$", seg, re.I)
         if role:
             title, company_name = role["title"] or title, role["company"]
-        elif company_name is None and _company_exists(turn, seg):
+        elif company_name is None and _company_exists(reading, seg):
             company_name = seg
         else:
             title = title or seg
-    company_id = turn.find(company_name, ("company",)).id if company_name else _company_by_domain(turn, email)
+    company_id = reading.find(company_name, ("company",)).id if company_name else _company_by_domain(reading, email)
     if email:
-        same = [h for h in search(turn.ctx.session, actor=turn.ctx.actor, q=email.group(0), kinds=("contact",))
+        same = [h for h in search(reading.ctx.session, actor=reading.ctx.actor, q=email.group(0), kinds=("contact",))
                 if h.score >= 100]
         if same:
             return f"{same[0].label} is already in the CRM with {email.group(0)}."
@@ -296,16 +296,16 @@ def add_contact(turn: Turn, m: re.Match[str]) -> Reply | None:
                                          phone=tidy(phone.group(0)) if phone else None, company_id=company_id))]
 
 
-def _company_exists(turn: Turn, name: str) -> bool:
+def _company_exists(reading: Reading, name: str) -> bool:
     """A bare segment of the line is the company when a company's name starts with it ("Nordlys")."""
-    hits = search(turn.ctx.session, actor=turn.ctx.actor, q=name, kinds=("company",), fuzzy=False)
-    return any(turn.tier(h, name) <= 1 for h in hits)
+    hits = search(reading.ctx.session, actor=reading.ctx.actor, q=name, kinds=("company",), fuzzy=False)
+    return any(reading.tier(h, name) <= 1 for h in hits)
 
 
-def _company_by_domain(turn: Turn, email: re.Match[str] | None) -> str | None:
+def _company_by_domain(reading: Reading, email: re.Match[str] | None) -> str | None:
     if not email:
         return None
     domain = email.group(0).rsplit("@", 1)[1].lower()
-    hits = search(turn.ctx.session, actor=turn.ctx.actor, q=domain, kinds=("company",), fuzzy=False)
+    hits = search(reading.ctx.session, actor=reading.ctx.actor, q=domain, kinds=("company",), fuzzy=False)
     exact = [h for h in hits if h.score >= 100]
     return str(exact[0].id) if len(exact) == 1 else None

@@ -10,7 +10,7 @@ from typing import Any
 
 from agents.offline.dates import MONTHS, WEEKDAYS, find_date
 from agents.offline.phrases import find_period, find_scope, tidy
-from agents.offline.records import STOPWORDS, Ref, Turn, not_found
+from agents.offline.records import STOPWORDS, Reading, Ref, not_found
 from agents.offline.replies import Reply, joined, tool_args
 from store.models import Contact
 from store.services import crud, org, spec_for
@@ -34,16 +34,16 @@ def _kind_hint(q: str) -> tuple[str | None, str]:
     return None, tidy(re.sub(r"^(?:the|my|our)\s+", "", q, flags=re.I))
 
 
-def look_up(turn: Turn, m: re.Match[str]) -> Reply | None:
+def look_up(reading: Reading, m: re.Match[str]) -> Reply | None:
     kind, q = _kind_hint(m["q"])
     if not q:
         return None
     if m["verb"].lower().startswith(("find", "search", "look")):
         kinds = (kind,) if kind else ("contact", "company", "deal")
-        if not search(turn.ctx.session, actor=turn.ctx.actor, q=q, kinds=kinds, limit=1):
+        if not search(reading.ctx.session, actor=reading.ctx.actor, q=q, kinds=kinds, limit=1):
             raise not_found(q)
         return [("find_records", tool_args(query=q, kind=kind))]
-    ref = turn.deal(q) if kind == "deal" else turn.find(q, (kind,) if kind else ("contact", "company", "deal"))
+    ref = reading.deal(q) if kind == "deal" else reading.find(q, (kind,) if kind else ("contact", "company", "deal"))
     return [("get_record", {"kind": ref.kind, "id": ref.id})]
 
 
@@ -52,14 +52,14 @@ BRIEF_FILLER = re.compile(r"\b(?:my|the|our|next|upcoming|meeting|call|demo|sync
                           r"\b\d{1,2}(?::\d{2})?\s*(?:am|pm|h)\b|\b\d{1,2}:\d{2}\b", re.I)
 
 
-def brief(turn: Turn, m: re.Match[str]) -> Reply | None:
+def brief(reading: Reading, m: re.Match[str]) -> Reply | None:
     q = m["q"]
-    while found := find_date(q, turn.today):
+    while found := find_date(q, reading.today):
         q = found.rest
     if re.search(r"\b(?:deal|opportunity|opp)\b", q, re.I):
-        deal = turn.deal(tidy(BRIEF_FILLER.sub(" ", re.sub(r"\b(?:deal|opportunity|opp)\b", " ", q, flags=re.I))))
+        deal = reading.deal(tidy(BRIEF_FILLER.sub(" ", re.sub(r"\b(?:deal|opportunity|opp)\b", " ", q, flags=re.I))))
         return [("brief", {"kind": "deal", "id": deal.id})]
-    refs = turn.find_phrase(BRIEF_FILLER.sub(" ", q), ("company", "deal", "contact"))
+    refs = reading.find_phrase(BRIEF_FILLER.sub(" ", q), ("company", "deal", "contact"))
     for ref in refs:
         if ref.kind in ("company", "deal"):
             return [("brief", {"kind": ref.kind, "id": ref.id})]
@@ -69,14 +69,14 @@ def brief(turn: Turn, m: re.Match[str]) -> Reply | None:
     return f"{joined([r.label for r in refs])} has no company; I can brief you on a company or a deal."
 
 
-def draft(turn: Turn, m: re.Match[str]) -> Reply | None:
+def draft(reading: Reading, m: re.Match[str]) -> Reply | None:
     who = re.match(r"^(?P<who>.+?)(?:\s+(?:about|re|regarding|on|after|following|for)\s+(?P<topic>.+))?$", m["rest"])
     assert who is not None  # the pattern matches any non-empty text
-    refs = turn.find_phrase(who["who"], ("contact", "company", "deal"))
+    refs = reading.find_phrase(who["who"], ("contact", "company", "deal"))
     contacts = [r for r in refs if r.kind == "contact"]
     if not contacts:  # a company named: write to its one contact, or ask which
         company = next((r for r in refs if r.company_id), None)
-        people = _people_at(turn, company.company_id) if company and company.company_id else []
+        people = _people_at(reading, company.company_id) if company and company.company_id else []
         if not company or not people:
             return f"Who at {joined([r.label for r in refs])} should I write to? I need a contact."
         if len(people) > 1:
@@ -89,12 +89,12 @@ def draft(turn: Turn, m: re.Match[str]) -> Reply | None:
     thanks = re.match(r"thank", m["what"] or "", re.I)
     purpose = ("say thank you" + (f" for {topic}" if topic else "")) if thanks else (
         f"follow up on {topic}" if topic else "follow up")
-    return [("draft_email", tool_args(contact_id=contacts[0].id, purpose=purpose, deal_id=turn.context_deal(refs)))]
+    return [("draft_email", tool_args(contact_id=contacts[0].id, purpose=purpose, deal_id=reading.context_deal(refs)))]
 
 
-def _people_at(turn: Turn, company_id: str) -> list[Ref]:
-    query = crud.readable(spec_for("contact"), turn.ctx.actor).where(Contact.company_id == uuid.UUID(company_id))
-    rows = turn.ctx.session.scalars(query.order_by(Contact.last_name, Contact.first_name).limit(8))
+def _people_at(reading: Reading, company_id: str) -> list[Ref]:
+    query = crud.readable(spec_for("contact"), reading.ctx.actor).where(Contact.company_id == uuid.UUID(company_id))
+    rows = reading.ctx.session.scalars(query.order_by(Contact.last_name, Contact.first_name).limit(8))
     return [Ref("contact", str(c.id), c.full_name, company_id, c.title or c.email or "") for c in rows]
 
 
@@ -104,11 +104,11 @@ def _people_at(turn: Turn, company_id: str) -> list[Ref]:
 NOT_NAMES = STOPWORDS | set(MONTHS) | set(WEEKDAYS) | {"q1", "q2", "q3", "q4", "how", "what", "whats", "show"}
 
 
-def _rep(turn: Turn, text: str) -> str | None:
+def _rep(reading: Reading, text: str) -> str | None:
     """A colleague the message names, in any case: a full name ("Eve Sandberg's quota"), or a first
     name as a word ("Dana's forecast", "pipeline for Priya", "how's raj tracking"), when it is exactly
     one CRM user's; the first named wins. Customers' names ("Borealis's deal") match no user."""
-    users = org.active_users(turn.ctx.session, workspace_id=turn.ctx.actor.workspace_id)
+    users = org.active_users(reading.ctx.session, workspace_id=reading.ctx.actor.workspace_id)
     low = text.lower()
     named = [(m.start(), u.name) for u in users if (m := re.search(rf"(?<!\w){re.escape(u.name.lower())}(?!\w)", low))]
     first_names: dict[str, list[str]] = {}
@@ -121,31 +121,31 @@ def _rep(turn: Turn, text: str) -> str | None:
     return min(named)[1] if named else None
 
 
-def _team(turn: Turn, text: str) -> str | None:
+def _team(reading: Reading, text: str) -> str | None:
     """A team the message names ("the EMEA team's pipeline", "how is west tracking"): its name, when
     exactly one team's name is in it as a word."""
-    teams = org.find_teams(turn.ctx.session, workspace_id=turn.ctx.actor.workspace_id, query="")
+    teams = org.find_teams(reading.ctx.session, workspace_id=reading.ctx.actor.workspace_id, query="")
     found = [t.name for t in teams if re.search(rf"(?<!\w){re.escape(t.name)}(?:'s|’s)?(?!\w)", text, re.I)]
     return found[0] if len(found) == 1 else None
 
 
-def _whose(turn: Turn, text: str) -> dict[str, str | None]:
+def _whose(reading: Reading, text: str) -> dict[str, str | None]:
     """The scope arguments a message gives: a named person, else a named team, else mine/team/all.
     A name the user may not see is passed on: the tool answers why it shows nothing for it."""
-    rep = _rep(turn, text)
-    return {"scope": find_scope(text), "rep": rep, "team": None if rep else _team(turn, text)}
+    rep = _rep(reading, text)
+    return {"scope": find_scope(text), "rep": rep, "team": None if rep else _team(reading, text)}
 
 
-def forecast(turn: Turn, m: re.Match[str]) -> Reply | None:
-    period = find_period(turn.text, turn.today)
+def forecast(reading: Reading, m: re.Match[str]) -> Reply | None:
+    period = find_period(reading.text, reading.today)
     if period == "":
         return ("Without a language model I can forecast this month, next month, this quarter or next quarter "
                 "only. Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
-    return [("forecast_summary", tool_args(period=period or "this_quarter", **_whose(turn, turn.text)))]
+    return [("forecast_summary", tool_args(period=period or "this_quarter", **_whose(reading, reading.text)))]
 
 
-def pipeline(turn: Turn, m: re.Match[str]) -> Reply | None:
-    return [("pipeline_summary", tool_args(**_whose(turn, turn.text)))]
+def pipeline(reading: Reading, m: re.Match[str]) -> Reply | None:
+    return [("pipeline_summary", tool_args(**_whose(reading, reading.text)))]
 
 
 WIN_PROB_RE = (r"\b(?:win(?:ning)?\s+(?:probability|probabilities|chances?|odds|likelihood)|chances?\s+(?:of|to)\s+"
@@ -153,15 +153,15 @@ WIN_PROB_RE = (r"\b(?:win(?:ning)?\s+(?:probability|probabilities|chances?|odds|
 WIN_PROB_TARGET = re.compile(r"\b(?:of|for|on)\s+(?:winning\s+)?(?:the\s+)?(?P<name>.+?)(?:\s+deal)?\s*[?.!]*$", re.I)
 
 
-def win_probability(turn: Turn, m: re.Match[str]) -> Reply | None:
+def win_probability(reading: Reading, m: re.Match[str]) -> Reply | None:
     """"what's the win probability of Borealis?", "which of our deals are at risk?", "Priya's win odds"."""
-    text = turn.text
-    whose = _whose(turn, text)
+    text = reading.text
+    whose = _whose(reading, text)
     target = WIN_PROB_TARGET.search(text[m.end():]) or WIN_PROB_TARGET.search(text)
     name = target["name"] if target else ""
     if not whose["rep"] and not whose["team"] and name and not re.search(
             r"\b(?:my|our|the\s+team'?s?|team|all|everyone'?s?|deals|pipeline)\b", name, re.I):
-        return [("win_probability", {"deal_id": turn.deal(tidy(name)).id})]
+        return [("win_probability", {"deal_id": reading.deal(tidy(name)).id})]
     return [("win_probability", tool_args(**whose))]
 
 
@@ -170,24 +170,24 @@ SINCE_RE = re.compile(r"\b(?:since|vs\.?|versus|compared\s+(?:to|with)|from|over
                       re.I)
 
 
-def forecast_changes(turn: Turn, m: re.Match[str]) -> Reply | None:
+def forecast_changes(reading: Reading, m: re.Match[str]) -> Reply | None:
     """"why did the forecast drop?", "what changed since last week?", "which deals slipped this month?"."""
-    text = turn.text
+    text = reading.text
     if not CHANGE_WORDS.search(text):
         return None
     since_m = SINCE_RE.search(text)
     rest = text[:since_m.start()] if since_m else text
-    period = find_period(rest, turn.today)
+    period = find_period(rest, reading.today)
     if period == "":
         return ("Without a language model I can compare the forecast for this month, next month, this quarter or "
                 "next quarter only. Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
-    since = _since(since_m.group("when") if since_m else "", turn.today)
+    since = _since(since_m.group("when") if since_m else "", reading.today)
     if since is None and period in ("this_month", "this_quarter") and re.search(r"\bsl[iu]pp?(?:ed|s)?\b|\bslid\b|"
                                                                              r"\bpushed\b", text, re.I):
         # "which deals slipped this month": since the period began
         bounds = pipeline_service.month_bounds if period == "this_month" else pipeline_service.quarter_bounds
-        since = bounds(turn.today)[0]
-    return [("forecast_changes", tool_args(period=period or "this_quarter", **(_whose(turn, text) | {
+        since = bounds(reading.today)[0]
+    return [("forecast_changes", tool_args(period=period or "this_quarter", **(_whose(reading, text) | {
         "scope": find_scope(rest)}), since=since.isoformat() if since else None))]
 
 
@@ -219,16 +219,16 @@ BY_OWNER = re.compile(r"\b(?:by|per|for\s+each|each)\s+(?:rep|owner|person|selle
                       r"|ae|member|user)s?\b", re.I)
 
 
-def chart(turn: Turn, m: re.Match[str]) -> Reply | None:
+def chart(reading: Reading, m: re.Match[str]) -> Reply | None:
     """Chart requests ("chart the team pipeline by rep", "graph the forecast next quarter", "chart the
     forecast by rep") go to the chart tool; analytics charts ("win rate by source") are `analytics`'."""
-    text = turn.text
+    text = reading.text
     # "show me a chart of the team pipeline" asks about the team, not about "me"; "chart Lena's
     # pipeline" about Lena, and "the EMEA team's" about that team.
-    whose = _whose(turn, text) | {"scope": find_scope(SHOW_ME.sub(" ", text))}
+    whose = _whose(reading, text) | {"scope": find_scope(SHOW_ME.sub(" ", text))}
     if re.search(r"\b(?:forecast|commit|best[\s-]?case)\b", text, re.I):
         what = "forecast_by_rep" if BY_OWNER.search(text) else "forecast_by_category"
-        period = find_period(text, turn.today)
+        period = find_period(text, reading.today)
         if period == "":
             return ("Without a language model I can chart the forecast for this month, next month, this quarter or "
                     "next quarter only. Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
@@ -258,14 +258,14 @@ ANALYTICS_PERIOD = [(r"\blast\s+month\b", "last_month"), (r"\blast\s+(?:quarter|
                     (r"\bmonth\b|\bmtd\b", "this_month")]
 
 
-def analytics(turn: Turn, m: re.Match[str]) -> Reply | None:
+def analytics(reading: Reading, m: re.Match[str]) -> Reply | None:
     """"win rate by source this year", "average deal size last quarter", "stale deals", "sales cycle";
     "chart win rate by source this year" draws it (win rate, stage conversion, days in stage, activities)."""
-    text = turn.text
+    text = reading.text
     charted = re.search(r"\b(?:chart|charts|graph|graphs|plot|visuali[sz]e)\b", text, re.I)
     metric = next(name for pattern, name in ANALYTICS if pattern.search(text))
     period = next((name for pattern, name in ANALYTICS_PERIOD if re.search(pattern, text, re.I)), "this_quarter")
-    args: dict[str, Any] = {"metric": metric, "period": period, **_whose(turn, text)}
+    args: dict[str, Any] = {"metric": metric, "period": period, **_whose(reading, text)}
     if metric == "win_rate" and (by := re.search(r"\bby\s+(source|owner|rep|seller)s?\b", text, re.I)):
         args["by"] = "source" if by.group(1).lower() == "source" else "owner"
     if metric == "stale_deals" and (days := re.search(r"\b(\d{1,3})\s*(?:days|d)\b", text, re.I)):

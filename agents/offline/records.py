@@ -1,5 +1,5 @@
 """Names -> CRM records, as the acting user: `search` is scoped to `ctx.actor`, so another team's
-private records are simply not found. `Turn` is one message being read, with the look-ups it needs."""
+private records are simply not found. `Reading` is one message being read, with the look-ups it needs."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def not_found(query: str) -> Unresolved:
 
 
 @dataclass
-class Turn:
+class Reading:
     """One user message being interpreted: the context and the CRM look-ups it needs."""
 
     ctx: ToolContext

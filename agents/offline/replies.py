@@ -6,11 +6,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from agents.offline.records import Ref, Turn
+from agents.offline.records import Reading, Ref
 
 Call = tuple[str, dict[str, Any]]
 Reply = str | list[Call]
-Handler = Callable[[Turn, re.Match[str]], Reply | None]  # None: not mine after all, try the next
+Handler = Callable[[Reading, re.Match[str]], Reply | None]  # None: not mine after all, try the next
 
 
 def tool_args(**values: Any) -> dict[str, Any]:
