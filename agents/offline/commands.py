@@ -13,7 +13,6 @@ Choices worth knowing:
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime
 
 from rapidfuzz import fuzz
@@ -23,7 +22,6 @@ from agents.offline.numbers import decimal_str, find_new_amount
 from agents.offline.phrases import action_clause, clauses, match_stage, sentence_case, split_names, tidy
 from agents.offline.records import Reading, Ref
 from agents.offline.replies import Call, Reply, joined, only_id, tool_args
-from store.models import Deal
 from store.services.search import search
 
 
@@ -172,14 +170,12 @@ def update_deal(reading: Reading, m: re.Match[str]) -> Reply | None:
         move = MOVE_TO.match(text)
         if move:  # "move Borealis to limbo": a deal and a stage that is not one
             deal = reading.deal(tidy(DEAL_FILLER.sub(" ", move["name"])))
-            row = reading.ctx.session.get(Deal, uuid.UUID(deal.id))
-            names = ", ".join(n for n, _ in reading.stages(row.pipeline_id if row else None))
+            names = ", ".join(n for n, _ in reading.deal_stages(deal.id))
             return f"{deal.label} has no stage \"{tidy(move['to'])}\"; its stages are {names}."
         return None
     deal = reading.deal(tidy(DEAL_FILLER.sub(" ", name)) or "")
     if stage:
-        row = reading.ctx.session.get(Deal, uuid.UUID(deal.id))
-        stages = reading.stages(row.pipeline_id if row else None)
+        stages = reading.deal_stages(deal.id)
         in_pipeline = match_stage(stage.phrase, stages)
         if not in_pipeline:
             return f"{deal.label} has no stage \"{stage.phrase}\"; its stages are {', '.join(n for n, _ in stages)}."
@@ -189,9 +185,8 @@ def update_deal(reading: Reading, m: re.Match[str]) -> Reply | None:
 
 def won_or_lost(reading: Reading, m: re.Match[str]) -> Reply | None:
     deal = reading.deal(tidy(re.sub(r"\b(?:the|deal|opportunity)\b", " ", m["name"], flags=re.I)))
-    row = reading.ctx.session.get(Deal, uuid.UUID(deal.id))
     outcome = m["res"].lower()
-    names = [n for n, k in reading.stages(row.pipeline_id if row else None) if k == outcome]
+    names = [n for n, k in reading.deal_stages(deal.id) if k == outcome]
     if len(names) != 1:
         return f"I can't tell which stage of {deal.label}'s pipeline means {outcome}."
     reason = tidy(m["reason"] or "").rstrip(")")

@@ -12,8 +12,7 @@ from agents.offline.dates import MONTHS, WEEKDAYS, find_date
 from agents.offline.phrases import find_period, find_scope, tidy
 from agents.offline.records import STOPWORDS, Reading, Ref, not_found
 from agents.offline.replies import Reply, joined, tool_args
-from store.models import Contact
-from store.services import crud, org, spec_for
+from store.services import lookups, org
 from store.services import pipeline as pipeline_service
 from store.services.search import search
 
@@ -93,8 +92,7 @@ def draft(reading: Reading, m: re.Match[str]) -> Reply | None:
 
 
 def _people_at(reading: Reading, company_id: str) -> list[Ref]:
-    query = crud.readable(spec_for("contact"), reading.ctx.actor).where(Contact.company_id == uuid.UUID(company_id))
-    rows = reading.ctx.session.scalars(query.order_by(Contact.last_name, Contact.first_name).limit(8))
+    rows = lookups.contacts_of(reading.ctx.session, actor=reading.ctx.actor, company_id=uuid.UUID(company_id), limit=8)
     return [Ref("contact", str(c.id), c.full_name, company_id, c.title or c.email or "") for c in rows]
 
 

@@ -10,9 +10,8 @@ from datetime import date
 from typing import Any
 
 from agents.offline.phrases import NAME_SEPARATORS, split_names, tidy
-from store.models import Company, Contact, Deal, Stage, Task
-from store.models.enums import TaskStatus
-from store.services import crud, spec_for
+from store.models import Deal, Task
+from store.services import lookups
 from store.services.sales import default_pipeline, stages_of
 from store.services.search import Hit, search
 from tools import ToolContext
@@ -85,18 +84,17 @@ class Reading:
         return 3
 
     def _ref(self, hit: Hit) -> Ref:
-        session = self.ctx.session
         if hit.kind == "company":
             return Ref("company", str(hit.id), hit.label, str(hit.id), hit.detail)
-        obj: Any = session.get(Contact if hit.kind == "contact" else Deal, hit.id)
-        company = session.get(Company, obj.company_id) if obj.company_id else None
+        facts = lookups.record_facts(self.ctx.session, kind=hit.kind, id=hit.id)
+        if facts is None:
+            raise not_found(hit.label)
+        company_id = str(facts.company_id) if facts.company_id else None
         if hit.kind == "contact":
-            detail = ", ".join(filter(None, [obj.title, company.name if company else obj.email]))
-            return Ref("contact", str(hit.id), hit.label, str(obj.company_id) if company else None, detail)
-        stage = session.get(Stage, obj.stage_id)
-        detail = ", ".join(filter(None, [company.name if company else None, stage.name if stage else None]))
-        return Ref("deal", str(hit.id), hit.label, str(obj.company_id) if company else None, detail,
-                   is_open=obj.closed_at is None)
+            detail = ", ".join(filter(None, [facts.title, facts.company_name if company_id else facts.email]))
+            return Ref("contact", str(hit.id), hit.label, company_id, detail)
+        detail = ", ".join(filter(None, [facts.company_name, facts.stage_name]))
+        return Ref("deal", str(hit.id), hit.label, company_id, detail, is_open=facts.is_open)
 
     def choose(self, query: str, hits: list[Hit], kinds: tuple[str, ...]) -> Ref:
         """The one record meant, or Ambiguous. Best tier first; across kinds the earlier kind
@@ -206,9 +204,7 @@ class Reading:
         return 1
 
     def open_deals(self, company_id: str) -> list[Deal]:
-        query = crud.readable(spec_for("deal"), self.ctx.actor).where(
-            Deal.company_id == uuid.UUID(company_id), Deal.closed_at.is_(None))
-        return list(self.ctx.session.scalars(query.order_by(Deal.close_date, Deal.name)))
+        return lookups.open_deals_of(self.ctx.session, actor=self.ctx.actor, company_id=uuid.UUID(company_id))
 
     def context_deal(self, refs: list[Ref]) -> str | None:
         """The deal a message is about: one named, else the one open deal of the one company
@@ -245,7 +241,9 @@ class Reading:
             return self._stages
         return [(s.name, s.kind.value) for s in stages_of(self.ctx.session, pipeline_id)]
 
+    def deal_stages(self, deal_id: str) -> list[tuple[str, str]]:
+        """The stages of the deal's own pipeline [(name, kind)]."""
+        return self.stages(lookups.deal_pipeline(self.ctx.session, deal_id=uuid.UUID(deal_id)))
+
     def my_open_tasks(self) -> list[Task]:
-        query = crud.readable(spec_for("task"), self.ctx.actor).where(
-            Task.owner_id == self.ctx.actor.user_id, Task.status == TaskStatus.open)
-        return list(self.ctx.session.scalars(query.order_by(Task.due_at)))
+        return lookups.my_open_tasks(self.ctx.session, actor=self.ctx.actor)
