@@ -1,7 +1,7 @@
 """Phone numbers as written -> E.164 ('+14155550123'): the one normalizer (phonenumbers underneath).
 
 The store keeps a contact's phone in this form (`store.normalize.phone`, which turns the error into
-a ValidationFailed) and a signature's numbers are read into it (`mail.signature.phone_e164`, which
+a ValidationFailed) and a signature's numbers are read into it (`mail.finder.phone_e164`, which
 picks the region from the sender's domain and takes "not a phone number" as None).
 """
 

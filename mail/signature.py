@@ -8,8 +8,9 @@ legal suffix (GmbH, Inc., Ltd...) or the name of the sender's domain in it.
 The result also carries `quote`: the lines the name, title and company were read from, as a
 verbatim substring of the text, so a proposal can cite them.
 
-Also here: `phone_e164` (a number as written -> E.164, in the country of the sender's domain) and
-`introduced` (the person named before an address: "I've copied our CISO, Jana Novak (jana@...)").
+Also here: `introduced` (the person named before an address: "I've copied our CISO, Jana Novak
+(jana@...)"). Addresses and phone numbers are found by mail/finder.py, phones read in the country
+of the sender's domain.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mail.e164 import NotAPhoneNumber, e164
+from mail.finder import find_emails, find_phones, region_of
 
 SIGN_OFF = re.compile(
     r"^(?:--+|__+|(?:best|kind|warm|many)?\s*(?:regards|wishes|thanks?|thank\s+you|cheers|best|sincerely|"
@@ -25,11 +26,9 @@ SIGN_OFF = re.compile(
     r"cumprimentos|cordialement|mit\s+freundlichen\s+gr(?:ü|ue)(?:ß|ss)en)\b[\s,.!]*(?:,|!|$).*)$", re.I)
 NOISE = re.compile(r"sent\s+from\s+my|confidential|intended\s+(?:only\s+)?for|disclaimer|unsubscribe|"
                    r"please\s+consider\s+the\s+environment", re.I)
-EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 URL_RE = re.compile(r"(?<![@\w.])(?:https?://|www\.)[\w.-]+(?:\.[a-z]{2,})(?:/[^\s|,;]*)?|"
                     r"(?<![@\w.])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|io|net|org|co|ai|de|pt|fr|es|it|nl|uk|eu|"
                     r"example)(?:/[^\s|,;]*)?(?![\w@])", re.I)
-PHONE_RE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d\s().\-/]{5,}\d(?![\w])")
 PHONE_LABEL = re.compile(r"\b(?:fax|f)\s*[:.]\s*$", re.I)
 TITLE_WORDS = re.compile(
     r"\b(?:C[A-Z]{1,2}O|VP|SVP|EVP|AVP|GM|Vice\s+President|President|Head|Director|Manager|Lead|Leader|"
@@ -63,18 +62,17 @@ def _is_name(text: str) -> bool:
                for w in words)
 
 
-def _looks_like_contact_line(text: str) -> bool:
-    return bool(EMAIL_RE.search(text) or URL_RE.search(text) or _phones(text))
+def _looks_like_contact_line(text: str, region: str | None) -> bool:
+    return bool(find_emails(text) or URL_RE.search(text) or _phones(text, region))
 
 
-def _phones(text: str) -> list[str]:
+def _phones(text: str, region: str | None) -> list[str]:
     out = []
-    for m in PHONE_RE.finditer(text):
-        raw = m.group(0).strip(" -./")
-        digits = re.sub(r"\D", "", raw)
-        if not 7 <= len(digits) <= 15 or re.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}", raw):
+    for found in find_phones(text, region):
+        raw = found.value.strip(" -./")
+        if not 7 <= len(re.sub(r"\D", "", raw)) <= 15:
             continue
-        if PHONE_LABEL.search(text[:m.start()]):
+        if PHONE_LABEL.search(text[:found.start]):
             continue  # a fax number is not how anyone gets called
         out.append(raw)
     return out
@@ -104,6 +102,7 @@ def parse_signature(text: str | None, sender_name: str | None = None, sender_add
     text = text or ""
     domain = sender_address.rsplit("@", 1)[-1].lower() if sender_address and "@" in sender_address else None
     domain_label = domain.split(".")[0] if domain else None
+    region = region_of(sender_address)
     lines: list[tuple[int, int, str]] = []  # (start, end, stripped line)
     for m in re.finditer(r"[^\n]+", text):
         line = m.group(0).strip()
@@ -117,7 +116,7 @@ def parse_signature(text: str | None, sender_name: str | None = None, sender_add
     first_wanted = wanted.split(" ")[0] if wanted else ""
     name_at = None
     for i, (_s, _e, line) in enumerate(lines[:6]):
-        if _looks_like_contact_line(line):
+        if _looks_like_contact_line(line, region):
             continue
         for seg in _segments(line):
             seg_norm = _norm(seg)
@@ -141,8 +140,9 @@ def parse_signature(text: str | None, sender_name: str | None = None, sender_add
 
     after = lines[name_at + 1:] if name_at is not None and name_at >= 0 else lines
     same_line = _segments(lines[name_at][2])[1:] if name_at is not None and name_at >= 0 else []
-    candidates = [(None, seg) for seg in same_line] + [((s, e), seg) for s, e, line in after[:4]
-                                                     if not _looks_like_contact_line(line) for seg in _segments(line)]
+    candidates = [(None, seg) for seg in same_line] + [
+        ((s, e), seg) for s, e, line in after[:4]
+        if not _looks_like_contact_line(line, region) for seg in _segments(line)]
     for where, seg in candidates:
         if re.search(r"\d|@", seg):
             continue
@@ -157,11 +157,14 @@ def parse_signature(text: str | None, sender_name: str | None = None, sender_add
             used.append(where)
 
     for _s, _e, line in lines:
-        out["phones"] += [p for p in _phones(line) if p not in out["phones"]]
-        if out["email"] is None and (m := EMAIL_RE.search(line)):
-            out["email"] = m.group(0).lower()
+        out["phones"] += [p for p in _phones(line, region) if p not in out["phones"]]
+        emails = find_emails(line)
+        if out["email"] is None and emails:
+            out["email"] = emails[0].value.lower()
         if out["website"] is None:
-            for m in URL_RE.finditer(EMAIL_RE.sub(" ", line)):
+            for e in reversed(emails):  # an address's domain is not a website
+                line = line[:e.start] + " " + line[e.end:]
+            for m in URL_RE.finditer(line):
                 out["website"] = m.group(0)
                 break
     if sender_address:
@@ -177,21 +180,7 @@ def parse_signature(text: str | None, sender_name: str | None = None, sender_add
     return out
 
 
-# --- around a signature: phone numbers, people introduced in the text ----------------------------------
-
-
-def phone_e164(raw: str, address: str | None = None) -> str | None:
-    """A phone number as written -> E.164, read in the country of the address's domain; None if it is not one."""
-    domain = address.rsplit("@", 1)[-1] if address and "@" in address else ""
-    tld = domain.rsplit(".", 1)[-1].upper()
-    region = {"UK": "GB"}.get(tld, tld) if len(tld) == 2 else None
-    if not raw.strip().startswith(("+", "00")) and region is None and re.fullmatch(
-            r"\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}", raw.strip()):
-        region = "US"  # North American spelling, as the store reads numbers without a country
-    try:
-        return e164(raw, region)
-    except NotAPhoneNumber:
-        return None
+# --- around a signature: people introduced in the text ----------------------------------
 
 
 NOT_NAMES = {"adding", "add", "meet", "please", "copying", "cc", "cc'ing", "looping", "introducing", "also", "and",

@@ -17,7 +17,8 @@ import pytest
 from agents.ingest_types import DealInfo, IngestInput, Passage, Person, ProposedCall
 from agents.offline import ingest_rules as r
 from agents.offline.ingest import choose_deal, extract, summarize
-from mail.signature import introduced, parse_signature, phone_e164
+from mail.finder import phone_e164
+from mail.signature import introduced, parse_signature
 from tools import TOOLS
 
 STAGES = ["Qualification", "Discovery", "Demo", "Proposal", "Negotiation", "Closed Won", "Closed Lost"]

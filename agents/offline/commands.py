@@ -22,6 +22,7 @@ from agents.offline.numbers import decimal_str, find_new_amount
 from agents.offline.phrases import action_clause, clauses, match_stage, sentence_case, split_names, tidy
 from agents.offline.records import Reading, Ref
 from agents.offline.replies import Call, Reply, joined, only_id, tool_args
+from mail.finder import find_emails, find_phones
 from store.services.search import search
 
 
@@ -251,8 +252,6 @@ def list_tasks(reading: Reading, m: re.Match[str]) -> Reply | None:
 
 # --- 5. add a contact -----------------------------------------------------------------------------
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 
 def add_contact(reading: Reading, m: re.Match[str]) -> Reply | None:
@@ -260,10 +259,12 @@ def add_contact(reading: Reading, m: re.Match[str]) -> Reply | None:
     company_name = None
     if lead := re.match(r"^(?:at|from|@)\s+(?P<company>[^:]+?)\s*:\s*(?P<rest>.+)$", text.strip(), re.I | re.S):
         company_name, text = lead["company"], lead["rest"]  # "new contact at Atlas Foods: Owen Byrne, CFO"
-    email = EMAIL.search(text)
-    text = EMAIL.sub(" ", text)
-    phone = next((ph for ph in PHONE.finditer(text) if len(re.sub(r"\D", "", ph.group(0))) >= 7), None)
-    text = text.replace(phone.group(0), " ") if phone else text
+    emails = find_emails(text)
+    email = emails[0].value if emails else None
+    for found in reversed(emails):
+        text = text[:found.start] + " " + text[found.end:]
+    phone = next((ph.value for ph in find_phones(text) if len(re.sub(r"\D", "", ph.value)) >= 7), None)
+    text = text.replace(phone, " ") if phone else text
     segments = [tidy(s) for s in re.split(r"\s*[,;()]\s*|\s+[-–—]\s+", text) if tidy(s)]
     if not segments:
         return "Who should I add? Say it like \"add contact Sofia Reyes, CISO at Borealis, sofia@borealis.example\"."
@@ -281,14 +282,14 @@ def add_contact(reading: Reading, m: re.Match[str]) -> Reply | None:
             title = title or seg
     company_id = reading.find(company_name, ("company",)).id if company_name else _company_by_domain(reading, email)
     if email:
-        same = [h for h in search(reading.ctx.session, actor=reading.ctx.actor, q=email.group(0), kinds=("contact",))
+        same = [h for h in search(reading.ctx.session, actor=reading.ctx.actor, q=email, kinds=("contact",))
                 if h.score >= 100]
         if same:
-            return f"{same[0].label} is already in the CRM with {email.group(0)}."
+            return f"{same[0].label} is already in the CRM with {email}."
     first, _, last = name.partition(" ")
     return [("create_contact", tool_args(first_name=first, last_name=last or None, title=title or None,
-                                         email=email.group(0) if email else None,
-                                         phone=tidy(phone.group(0)) if phone else None, company_id=company_id))]
+                                         email=email,
+                                         phone=tidy(phone) if phone else None, company_id=company_id))]
 
 
 def _company_exists(reading: Reading, name: str) -> bool:
@@ -297,10 +298,10 @@ def _company_exists(reading: Reading, name: str) -> bool:
     return any(reading.tier(h, name) <= 1 for h in hits)
 
 
-def _company_by_domain(reading: Reading, email: re.Match[str] | None) -> str | None:
+def _company_by_domain(reading: Reading, email: str | None) -> str | None:
     if not email:
         return None
-    domain = email.group(0).rsplit("@", 1)[1].lower()
+    domain = email.rsplit("@", 1)[1].lower()
     hits = search(reading.ctx.session, actor=reading.ctx.actor, q=domain, kinds=("company",), fuzzy=False)
     exact = [h for h in hits if h.score >= 100]
     return str(exact[0].id) if len(exact) == 1 else None

@@ -52,11 +52,11 @@ from zoneinfo import ZoneInfo
 from agents.ingest_types import DealInfo, IngestInput, Passage, Person, ProposedCall
 from agents.offline import ingest_rules as r
 from agents.offline.numbers import decimal_str
-from mail.signature import SIGN_OFF, introduced, parse_signature, phone_e164
+from mail.finder import find_emails, phone_e164
+from mail.signature import SIGN_OFF, introduced, parse_signature
 from store.import_formats import FREE_MAIL
 
 SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|tr|sv|vs|rv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
-EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 INTRO_CUE = re.compile(r"\b(?:cop(?:y|ied|ying)|cc|cc['’]?(?:d|ed|ing)|loop\w*\s+in|add(?:ed|ing)?|includ\w+|"
                        r"introduc\w+|meet|connect\w*|reach\s+out\s+to|contact|colleague)\b", re.I)
 KEY_WORDS = re.compile(r"\b(?:pilot|budget|contract|questionnaire|security|decision|timeline|next\s+steps?|pricing|"
@@ -277,11 +277,11 @@ def _contacts(inp: IngestInput, said: list[Said]) -> list[ProposedCall]:
     for s in said:
         if s.who != "customer" or not s.actionable or not INTRO_CUE.search(s.text):
             continue
-        for m in EMAIL_RE.finditer(s.text):
-            address = m.group(0).rstrip(".").lower()
+        for found in find_emails(s.text):
+            address = found.value.lower()
             if _domain(address) not in domains or not _may_add(inp, address, proposed):
                 continue
-            person = introduced(s.text, m.start(), m.end())
+            person = introduced(s.text, found.start, found.end)
             if person is None:
                 continue
             first, last, title = person
