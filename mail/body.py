@@ -16,6 +16,10 @@ attributions and Outlook's line of underscores, and kept an inline reply's "> " 
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from functools import lru_cache
+
+import dateparser
 
 # --- quoted history ------------------------------------------------------------------------
 
@@ -204,89 +208,101 @@ def split_signature(text: str) -> tuple[str, str]:
 
 # Words after which a period does not end a sentence (lower-cased, without the period).
 _ABBREVIATIONS = frozenset([
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "eg", "ie", "cf", "al", "approx",
-    "appt", "apt", "dept", "est", "fig", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul",
-    "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri",
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "e.g", "i.e", "eg", "ie", "cf", "al",
+    "approx", "appt", "apt", "dept", "est", "fig", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun",
+    "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri",
     "sat", "sun", "no", "nos", "vol", "pp", "ph", "min", "max", "avg", "ca", "incl", "excl", "att", "attn",
     "ref", "re", "fwd", "tel", "ext", "nr", "bzw", "ggf", "zb", "usw", "resp",
 ])
-_MULTI_DOT_ABBREVIATIONS = re.compile(r"(?:\b[a-zA-Z]\.){2,}$")  # e.g. i.e. U.S. a.m. p.m.
-_BULLET_RE = re.compile(r"^\s*(?:[-*•·▪◦–]\s+|\d{1,3}[.)]\s+|[a-zA-Z][.)]\s+(?=\S))")
-# A sentence end: . ! ? or an ellipsis, then closing quotes/brackets, then whitespace.
-_END_RE = re.compile(r"(?:\.{3}|…|[.!?]+)[\"'”’)\]]*(?=\s)")
+# A sentence end: . ! ? or an ellipsis, then closing quotes or brackets, then a space or the end.
+_TERMINAL = re.compile(r"(?:\.{3}|…|[.!?]+)[\"'”’)\]]*(?=\s|$)")
+_BULLET = re.compile(r"^\s*(?:[-*•·▪◦–>]+|\d{1,3}[.)])\s+")
 
 
-def _is_abbreviation(chunk: str) -> bool:
-    """Does `chunk` (text up to and including a '.') end in an abbreviation?"""
-    if _MULTI_DOT_ABBREVIATIONS.search(chunk):
-        return True
-    m = re.search(r"(?<![\w.])([A-Za-zÀ-ÿ]+)\.$", chunk)
-    if not m:
+def month_number(word: str) -> int | None:
+    """The month a word names in any language dateparser knows ("Dezember" -> 12), else None."""
+    return _month_number(word.lower())
+
+
+@lru_cache(maxsize=512)
+def _month_number(word: str) -> int | None:
+    parsed = dateparser.parse(f"1 {word} 2000", settings={"STRICT_PARSING": True,
+                                                          "RELATIVE_BASE": datetime(1990, 1, 1)})
+    return parsed.month if parsed and parsed.year == 2000 and parsed.day == 1 else None
+
+
+def _chunks(text: str) -> list[tuple[int, int]]:
+    """Paragraphs and lines that stand alone (a greeting, a list item); a hard-wrapped line (a long one,
+    or one the next line continues in lower case, with no punctuation at its end) joins the next."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    prev, prev_end, pos = "", 0, 0
+    for line in text.split("\n"):
+        s, e = pos, pos + len(line)
+        pos = e + 1
+        if not line.strip():
+            if start is not None:
+                spans.append((start, prev_end))
+            start, prev = None, ""
+            continue
+        tail = prev.strip()
+        wrapped = (bool(tail) and (len(tail) >= 40 or line.lstrip()[:1].islower())
+                   and not re.search(r"[.!?:;,]$", tail) and not _BULLET.match(line))
+        if start is not None and not wrapped:
+            spans.append((start, prev_end))
+            start = None
+        if start is None:
+            start = s
+        prev, prev_end = line, e
+    if start is not None:
+        spans.append((start, prev_end))
+    return spans
+
+
+def _not_an_end(text: str, begin: int, m: re.Match[str], chunk_end: int) -> bool:
+    """A period after an abbreviation ("Dec. 5", "e.g.", "U.S."), an initial or a day before a month
+    ("15. Dezember"); an ellipsis the sentence goes on after ("in Q2... then review")."""
+    mark = m.group(0).rstrip("\"'”’)]")
+    after = text[m.end():chunk_end].lstrip()
+    if mark in ("...", "…"):
+        return after[:1].islower()
+    if mark != ".":
         return False
-    word = m.group(1)
-    if word.lower() in _ABBREVIATIONS:
+    word = re.search(r"([\w.]+)$", text[begin:m.start()])
+    token = word.group(1).lower() if word else ""
+    if token.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"[^\W\d_]|(?:[^\W\d_]\.)+[^\W\d_]", token):
         return True
-    # A single capital initial: "J. Smith".
-    return len(word) == 1 and word.isupper()
-
-
-def _split_span(text: str, start: int, end: int, out: list[tuple[int, str]]) -> None:
-    """Split text[start:end] (one paragraph or bullet) into sentences."""
-    pos = start
-    for m in _END_RE.finditer(text, start, end):
-        stop = m.end()
-        piece = text[pos:stop]
-        if piece.rstrip("\"'”’)]").endswith(".") and not piece.rstrip("\"'”’)]").endswith("..") \
-                and _is_abbreviation(piece.rstrip("\"'”’)]")):
-            continue
-        # The next sentence must start like one: a capital, a digit, a quote or bracket.
-        rest = text[stop:end].lstrip()
-        if rest and not (rest[0].isupper() or rest[0].isdigit() or rest[0] in "\"'“‘([*-•"):
-            continue
-        _emit(text, pos, stop, out)
-        pos = stop
-    _emit(text, pos, end, out)
-
-
-def _emit(text: str, start: int, end: int, out: list[tuple[int, str]]) -> None:
-    piece = text[start:end]
-    stripped = piece.strip()
-    if stripped:
-        out.append((start + (len(piece) - len(piece.lstrip())), stripped))
+    month = re.match(r"([^\W\d_]{3,})", after)
+    return bool(re.fullmatch(r"\d{1,2}", token) and month and month_number(month.group(1)))
 
 
 def sentences(text: str) -> list[tuple[int, str]]:
-    """The sentences of `text` as (character offset, sentence), in order.
+    """The sentences of `text` as (character offset, sentence), in order: the one sentence splitter
+    (the memory and the offline ingestion extractor read mail with it).
 
-    Paragraphs (blank-line separated) and bullet/numbered lines always end a sentence;
-    hard-wrapped lines inside a paragraph are joined. A period does not end a sentence after
-    an abbreviation ("Dec. 5", "e.g.", "Dr.", "Inc."), an initial or inside a number
-    ("62.5k", "v2.1"); the next sentence must start with a capital, digit or quote.
+    Paragraphs, bullet or numbered lines and short lines that stand alone (a greeting, a sign-off)
+    end a sentence; hard-wrapped lines are joined. A period does not end a sentence after an
+    abbreviation ("Dec. 5", "e.g.", "Dr.", "Inc.", "U.S."), an initial, inside a number ("62.5k",
+    "v2.1") or between a day and a month ("15. Dezember"). A bullet is not part of its sentence.
     `text[offset:offset + len(sentence)] == sentence` holds for each.
     """
     out: list[tuple[int, str]] = []
-    if not text:
-        return out
-    # Line spans: a new block starts at a blank line or a bullet line.
-    blocks: list[tuple[int, int]] = []
-    block_start: int | None = None
-    pos = 0
-    for line in text.splitlines(keepends=True):
-        line_start, line_end = pos, pos + len(line)
-        pos = line_end
-        if not line.strip():
-            if block_start is not None:
-                blocks.append((block_start, line_start))
-                block_start = None
-            continue
-        if _BULLET_RE.match(line) and block_start is not None:
-            blocks.append((block_start, line_start))
-            block_start = None
-        if block_start is None:
-            block_start = line_start
-    if block_start is not None:
-        blocks.append((block_start, len(text)))
-    for start, end in blocks:
-        bullet = _BULLET_RE.match(text[start:end])
-        _split_span(text, start + (bullet.end() if bullet else 0), end, out)
+    for cs, ce in _chunks(text or ""):
+        bullet = _BULLET.match(text[cs:ce])
+        begin = cs + (bullet.end() if bullet else 0)
+        for m in _TERMINAL.finditer(text, begin, ce):
+            if _not_an_end(text, begin, m, ce):
+                continue
+            _emit(out, text, begin, m.end())
+            begin = m.end()
+        _emit(out, text, begin, ce)
     return out
+
+
+def _emit(out: list[tuple[int, str]], text: str, start: int, end: int) -> None:
+    piece = text[start:end]
+    bullet = _BULLET.match(piece)
+    lead = bullet.end() if bullet else len(piece) - len(piece.lstrip())
+    body = piece[lead:].rstrip()
+    if body and re.search(r"\w", body):
+        out.append((start + lead, body))

@@ -17,6 +17,7 @@ import pytest
 from agents.ingest_types import DealInfo, IngestInput, Passage, Person, ProposedCall
 from agents.offline import ingest_rules as r
 from agents.offline.ingest import choose_deal, extract, summarize
+from mail.body import sentences
 from mail.finder import phone_e164
 from mail.signature import introduced, parse_signature
 from tools import TOOLS
@@ -485,7 +486,7 @@ def test_summary_is_extractive_and_bounded() -> None:
     text = summarize(inp, max_chars=200)
     assert len(text) <= 200 and "December 5" in text
     source = r.squash(QUESTIONNAIRE + "\n" + filler)
-    assert all(sentence in source for _, sentence in r.sentences(text))  # the email's own sentences, none made up
+    assert all(sentence in source for _, sentence in sentences(text))  # the email's own sentences, none made up
 
 
 @pytest.mark.parametrize("inp", [
@@ -502,7 +503,7 @@ def test_degenerate_inputs(inp: IngestInput) -> None:
 
 def test_sentences_are_verbatim_spans() -> None:
     text = "Hi Priya,\n\nE.g. the Dr. Smith part is optional. It costs approx. $5k!\n- item one\n- we will sign."
-    spans = r.sentences(text)
+    spans = sentences(text)
     assert [s for _, s in spans] == ["Hi Priya,", "E.g. the Dr. Smith part is optional.", "It costs approx. $5k!",
                                      "item one", "we will sign."]
     assert all(text[o:o + len(s)] == s for o, s in spans)

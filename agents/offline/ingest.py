@@ -52,6 +52,7 @@ from zoneinfo import ZoneInfo
 from agents.ingest_types import DealInfo, IngestInput, Passage, Person, ProposedCall
 from agents.offline import ingest_rules as r
 from agents.offline.numbers import decimal_str
+from mail.body import sentences
 from mail.finder import find_emails, phone_e164
 from mail.signature import SIGN_OFF, introduced, parse_signature
 from store.import_formats import FREE_MAIL
@@ -119,7 +120,7 @@ def said_in(inp: IngestInput) -> list[Said]:
             who, part = None, "attachment"
         else:
             who, part = ("rep" if direction == "outbound" else "customer"), "body"
-        out += [Said(text, offset, passage, who, part) for offset, text in r.sentences(passage.text)]
+        out += [Said(text, offset, passage, who, part) for offset, text in sentences(passage.text)]
     return out
 
 

@@ -19,79 +19,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from functools import lru_cache
 
-import dateparser
 from rapidfuzz import fuzz
 
 from agents.offline.dates import DATE_RE, MONTHS, find_date
 from agents.offline.numbers import find_new_amount
-
-# --- sentences -------------------------------------------------------------------------------------
-
-ABBREVIATIONS = {"e.g", "i.e", "mr", "mrs", "ms", "dr", "prof", "inc", "ltd", "co", "corp", "approx", "vs", "etc",
-                 "no", "st", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-                 "mon", "tue", "wed", "thu", "fri", "sat", "sun", "min", "max", "fig", "dept", "est", "ca", "cf"}
-_TERMINAL = re.compile(r"[.!?]+[\"')\]]*(?=\s+|$)")
-_BULLET = re.compile(r"^\s*(?:[-*•>]+|\d{1,2}[.)])\s+")
-
-
-def _chunks(text: str) -> list[tuple[int, int]]:
-    """Paragraphs and lines that stand alone (a greeting, a list item); hard-wrapped lines stay joined."""
-    spans: list[tuple[int, int]] = []
-    start: int | None = None
-    prev, prev_end, pos = "", 0, 0
-    for line in text.split("\n"):
-        s, e = pos, pos + len(line)
-        pos = e + 1
-        if not line.strip():
-            if start is not None:
-                spans.append((start, prev_end))
-            start, prev = None, ""
-            continue
-        wrapped = len(prev.strip()) >= 40 and not re.search(r"[.!?:;,]$", prev.strip()) and not _BULLET.match(line)
-        if start is not None and not wrapped:
-            spans.append((start, prev_end))
-            start = None
-        if start is None:
-            start = s
-        prev, prev_end = line, e
-    if start is not None:
-        spans.append((start, prev_end))
-    return spans
-
-
-def sentences(text: str) -> list[tuple[int, str]]:
-    """(offset, sentence) for each sentence of `text`; each sentence is text[offset:offset+len] verbatim."""
-    out: list[tuple[int, str]] = []
-    for cs, ce in _chunks(text):
-        begin = cs
-        for m in _TERMINAL.finditer(text, cs, ce):
-            word = re.search(r"([\w.]+)$", text[begin:m.start()])
-            token = word.group(1).lower() if word else ""
-            if m.group(0) == "." and (token.rstrip(".") in ABBREVIATIONS or re.fullmatch(r"[a-z]", token)
-                                      or (re.fullmatch(r"\d{1,2}", token) and _month_follows(text, m.end(), ce))):
-                continue  # "e.g.", an initial or "15. Dezember" does not end a sentence
-            _add(out, text, begin, m.end())
-            begin = m.end()
-        _add(out, text, begin, ce)
-    return out
-
-
-def _month_follows(text: str, pos: int, end: int) -> bool:
-    word = re.match(r"\s+([^\W\d_]{3,})", text[pos:end])
-    return bool(word and (word.group(1).lower() in MONTHS or month_number(word.group(1).lower())))
-
-
-def _add(out: list[tuple[int, str]], text: str, start: int, end: int) -> None:
-    piece = text[start:end]
-    bullet = _BULLET.match(piece)
-    lead = bullet.end() if bullet else len(piece) - len(piece.lstrip())
-    body = piece[lead:].rstrip()
-    if body and re.search(r"\w", body):
-        out.append((start + lead, body))
+from mail.body import month_number
 
 
 def squash(text: str) -> str:
@@ -145,14 +80,6 @@ _SLASHED = re.compile(r"(?<![\d./])(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})(?!
 _YMD = re.compile(r"(?<![\d./])(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})(?![\d/])")
 _LOCAL = re.compile(r"(?<![\w.,])(?P<d>\d{1,2})(?:\.|º|°|er)?\s+(?:de\s+)?(?P<mw>[^\W\d_]{3,}\.?)"
                     r"(?:\s+(?:de\s+)?(?P<y>\d{4}))?(?!\w)")
-
-
-@lru_cache(maxsize=512)
-def month_number(word: str) -> int | None:
-    """The month a word names in any language dateparser knows ("Dezember" -> 12), else None."""
-    parsed = dateparser.parse(f"1 {word} 2000", settings={"STRICT_PARSING": True,
-                                                          "RELATIVE_BASE": datetime(1990, 1, 1)})
-    return parsed.month if parsed and parsed.year == 2000 and parsed.day == 1 else None
 
 
 def _calendar(today: date, day: int, month: int, year: str | None) -> date | None:
