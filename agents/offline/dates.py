@@ -7,17 +7,31 @@
 - "in 2 weeks", "in 3 days", "in a month": counted from today.
 - "Jan 15", "15 January", "2027-01-15": the next such date on or after today.
 - Bare months ("in January") and numeric dates like 1/12 are not dates here: too ambiguous.
+
+What `dates_in` also reads in mail and transcripts (`today` is the email's or call's date):
+- "05.12.2026" and "05.12." are day first (the dotted form is European);
+- "12/15/2026" and "15/12/2026" are read when one side is over 12; "05/12/2026" is ambiguous: no date;
+- "2026/12/05"; a month in another language ("15. Dezember", "5 de diciembre") through dateparser;
+- a day and month that lies behind the email ("we met on Nov 3" in a Nov 20 email) is not a due date,
+  and neither is anything before `today`; a specific date beats a weekday in the same sentence
+  ("Friday, December 5" is December 5).
+
+Month arithmetic is python-dateutil's `relativedelta`; absolute dates and month names in other
+languages are dateparser's. The relative forms dateparser gets wrong or does not know ("next
+tuesday", "end of next month") are the grammar above.
 """
 
 from __future__ import annotations
 
 import re
-from calendar import monthrange
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import dateparser
+from dateutil.relativedelta import relativedelta
 
 from agents.offline.phrases import Found, tidy
+from mail.body import month_number
 
 WEEKDAYS = {"monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "tues": 1, "wednesday": 2, "wed": 2,
             "thursday": 3, "thu": 3, "thur": 3, "thurs": 3, "friday": 4, "fri": 4, "saturday": 5,
@@ -55,32 +69,33 @@ DATE_RE = re.compile(r"(?<![\w-])" + _LEAD + "(?:" + "|".join(f"(?P<{name}>{rx})
 
 
 def _add_months(day: date, n: int) -> date:
-    month = day.month - 1 + n
-    year = day.year + month // 12
-    month = month % 12 + 1
-    return date(year, month, min(day.day, monthrange(year, month)[1]))
+    return day + relativedelta(months=n)  # the 31st becomes the month's last day
 
 
 def _end_of(unit: str, today: date, offset: int) -> date:
     if unit == "week":
         return today - timedelta(days=today.weekday()) + timedelta(days=7 * offset + 4)  # Friday
     if unit == "month":
-        first = _add_months(today.replace(day=1), offset)
-        return first.replace(day=monthrange(first.year, first.month)[1])
+        return today + relativedelta(months=offset, day=31)
     if unit == "quarter":
         q_start = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
-        last_month = _add_months(q_start, 3 * offset + 2)
-        return last_month.replace(day=monthrange(last_month.year, last_month.month)[1])
+        return q_start + relativedelta(months=3 * offset + 2, day=31)
     return date(today.year + offset, 12, 31)
 
 
-def _next_on_or_after(today: date, month: int, day: int, year: str | None) -> date | None:
-    """A day-month date without a year is the next one to come (today included)."""
+def _on_calendar(today: date, month: int, day: int, year: str | None, recent_past_days: int = 0) -> date | None:
+    """A day-month date without a year is the next one to come (today included); one that went by
+    at most `recent_past_days` ago was mentioned, not planned: None. Two-digit years are 20xx."""
     try:
         if year:
-            return date(int(year), month, day)
+            y = int(year)
+            return date(y + 2000 if y < 100 else y, month, day)
         candidate = date(today.year, month, day)
-        return candidate if candidate >= today else date(today.year + 1, month, day)
+        if candidate >= today:
+            return candidate
+        if (today - candidate).days <= recent_past_days:
+            return None
+        return date(today.year + 1, month, day)
     except ValueError:
         return None
 
@@ -129,7 +144,7 @@ def _resolve(m: re.Match[str], today: date) -> date | None:
     if g["mon_day"] or g["day_mon"]:
         mon = MONTHS[(g["mon"] or g["mon2"]).lower().rstrip(".")]
         day = int(g["d"] or g["d2"])
-        return _next_on_or_after(today, mon, day, g["y"] or g["y2"]) or _with_dateparser(m.group(0), today)
+        return _on_calendar(today, mon, day, g["y"] or g["y2"]) or _with_dateparser(m.group(0), today)
     if g["iso"]:
         return _with_dateparser(g["iso"], today)
     return None
@@ -142,3 +157,73 @@ def find_date(text: str, today: date) -> Found[date] | None:
         if value is not None:
             return Found(value, tidy(text[:m.start()] + " " + text[m.end():]), m.group(0))
     return None
+
+
+# --- dates as written in mail and transcripts ------------------------------------------------------
+
+
+@dataclass
+class DateHit:
+    value: date
+    start: int
+    end: int
+    absolute: bool  # a calendar date, not a weekday or "next week"
+
+
+_DOTTED = re.compile(r"(?<![\d.,/])(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?:(?P<y>\d{4}|\d{2})(?![\d.]\d)|(?!\d))")
+_SLASHED = re.compile(r"(?<![\d./])(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})(?![\d/])")
+_YMD = re.compile(r"(?<![\d./])(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})(?![\d/])")
+_LOCAL = re.compile(r"(?<![\w.,])(?P<d>\d{1,2})(?:\.|º|°|er)?\s+(?:de\s+)?(?P<mw>[^\W\d_]{3,}\.?)"
+                    r"(?:\s+(?:de\s+)?(?P<y>\d{4}))?(?!\w)")
+
+
+def dates_in(text: str, today: date) -> list[DateHit]:
+    """Every date phrase in `text`, resolved against `today`, in order (past ones included)."""
+    hits: list[DateHit] = []
+    for m in DATE_RE.finditer(text):
+        found = find_date(m.group(0), today)
+        if found is None:
+            continue
+        absolute = bool(m.group("mon_day") or m.group("day_mon") or m.group("iso"))
+        value = found.value
+        if absolute and not re.search(r"\d{4}", m.group(0)) and (value - today).days > 275:
+            # find_date rolls a passed "Nov 3" into next year; in an email that is a mention of the past.
+            value = value.replace(year=value.year - 1) if not (value.month == 2 and value.day == 29) else value
+        hits.append(DateHit(value, m.start(), m.end(), absolute))
+    for m in _DOTTED.finditer(text):
+        if not m["y"] and not re.search(r"\b(?:by|on|until|till|before|due|bis|am|zum|le|el|até)\s+$", text[:m.start()],
+                                        re.I):
+            continue  # "05.12." alone could be a number; after "by" it is a date
+        if (value := _on_calendar(today, int(m["m"]), int(m["d"]), m["y"], 90)) is not None:
+            hits.append(DateHit(value, m.start(), m.end(), True))
+    for m in _SLASHED.finditer(text):
+        a, b = int(m["a"]), int(m["b"])
+        if (a > 12) != (b > 12):  # only when one side can only be the day
+            day, month = (a, b) if a > 12 else (b, a)
+            if (value := _on_calendar(today, month, day, m["y"], 90)) is not None:
+                hits.append(DateHit(value, m.start(), m.end(), True))
+    for m in _YMD.finditer(text):
+        if (value := _on_calendar(today, int(m["m"]), int(m["d"]), m["y"], 90)) is not None:
+            hits.append(DateHit(value, m.start(), m.end(), True))
+    for m in _LOCAL.finditer(text):
+        word = m["mw"].rstrip(".").lower()
+        if word in MONTHS or any(h.start <= m.start() < h.end for h in hits):
+            continue  # English months are DATE_RE's
+        month = month_number(word)
+        if month and (value := _on_calendar(today, month, int(m["d"]), m["y"], 90)) is not None:
+            hits.append(DateHit(value, m.start(), m.end(), True))
+    hits.sort(key=lambda h: h.start)
+    return [h for i, h in enumerate(hits) if not any(o.start <= h.start < o.end for o in hits[:i])]
+
+
+def due_date(text: str, today: date) -> DateHit | None:
+    """The date something is due by: a calendar date before a weekday; never a day already past."""
+    hits = dates_in(text, today)
+    for hit in sorted(hits, key=lambda h: not h.absolute):
+        return hit if hit.value >= today else None
+    return None
+
+
+def is_due_soon(value: date, today: date) -> bool:
+    """A due date a year out is a misreading more likely than a plan."""
+    return today <= value <= today + timedelta(days=366)

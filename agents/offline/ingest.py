@@ -51,6 +51,7 @@ from zoneinfo import ZoneInfo
 
 from agents.ingest_types import DealInfo, IngestInput, Passage, Person, ProposedCall
 from agents.offline import ingest_rules as r
+from agents.offline.dates import dates_in, due_date, is_due_soon
 from agents.offline.numbers import decimal_str
 from mail.body import sentences
 from mail.finder import find_emails, phone_e164
@@ -171,7 +172,7 @@ def summarize(inp: IngestInput, max_chars: int = 600) -> str:
     today = _today(inp)
 
     def score(s: Said) -> int:
-        points = 3 * bool(r.dates_in(s.plain, today)) + 3 * bool(r.amount_change(s.plain))
+        points = 3 * bool(dates_in(s.plain, today)) + 3 * bool(r.amount_change(s.plain))
         points += 3 * bool(r.COMMITMENT.search(s.plain) or r.REQUEST.search(s.plain))
         return points + 3 * bool(r.stage_signal(s.plain)) + 2 * len(KEY_WORDS.findall(s.text))
 
@@ -377,8 +378,8 @@ def _tasks(inp: IngestInput, said: list[Said], deal: DealInfo | None) -> list[Pr
         m = (r.COMMITMENT if s.who == "rep" else r.REQUEST).search(s.plain)
         if m is None or (s.who == "rep" and r.is_question(s.plain)):
             continue
-        hit = r.due_date(s.plain, today)
-        if hit is None or not r.is_due_soon(hit.value, today):
+        hit = due_date(s.plain, today)
+        if hit is None or not is_due_soon(hit.value, today):
             continue
         start = m.start("act")
         span = (hit.start - start, hit.end - start) if hit.start >= start else None

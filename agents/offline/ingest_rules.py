@@ -3,30 +3,20 @@
 Each rule reads one sentence and says what it states clearly, or nothing. agents/offline/ingest.py
 decides who said it (the rep or the customer) and turns what the rules find into proposals.
 
-Dates (the rep's calendar; `today` is the email's or call's date in the rep's time zone) follow
-agents/offline/dates.py ("thursday" is the next Thursday, never today; "next week" is Monday of
-next week; "end of month" its last day; "Dec 5" / "5 December" the next one to come), plus the
-spellings people write in mail:
-- "05.12.2026" and "05.12." are day first (the dotted form is European);
-- "12/15/2026" and "15/12/2026" are read when one side is over 12; "05/12/2026" is ambiguous: no date;
-- "2026/12/05"; a month in another language ("15. Dezember", "5 de diciembre") through dateparser;
-- a day and month that lies behind the email ("we met on Nov 3" in a Nov 20 email) is not a due date,
-  and neither is anything before `today`; a specific date beats a weekday in the same sentence
-  ("Friday, December 5" is December 5).
+Dates (the rep's calendar; `today` is the email's or call's date in the rep's time zone) are read by
+agents/offline/dates.py, the one date grammar, with the spellings people write in mail.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from rapidfuzz import fuzz
 
-from agents.offline.dates import DATE_RE, MONTHS, find_date
+from agents.offline.dates import dates_in
 from agents.offline.numbers import find_new_amount
-from mail.body import month_number
 
 
 def squash(text: str) -> str:
@@ -63,89 +53,6 @@ def is_question(sentence: str) -> bool:
 NEGATION = re.compile(r"\b(?:not|never|no\s+longer|nothing)\b|n['’]t\b", re.I)
 HEDGE = re.compile(r"\b(?:if|once|when|whether|unless|might|may|maybe|perhaps|hope|hoping|assuming|"
                    r"would|could|should)\b", re.I)
-
-# --- dates -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class DateHit:
-    value: date
-    start: int
-    end: int
-    absolute: bool  # a calendar date, not a weekday or "next week"
-
-
-_DOTTED = re.compile(r"(?<![\d.,/])(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?:(?P<y>\d{4}|\d{2})(?![\d.]\d)|(?!\d))")
-_SLASHED = re.compile(r"(?<![\d./])(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})(?![\d/])")
-_YMD = re.compile(r"(?<![\d./])(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})(?![\d/])")
-_LOCAL = re.compile(r"(?<![\w.,])(?P<d>\d{1,2})(?:\.|º|°|er)?\s+(?:de\s+)?(?P<mw>[^\W\d_]{3,}\.?)"
-                    r"(?:\s+(?:de\s+)?(?P<y>\d{4}))?(?!\w)")
-
-
-def _calendar(today: date, day: int, month: int, year: str | None) -> date | None:
-    try:
-        if year:
-            y = int(year)
-            return date(y + 2000 if y < 100 else y, month, day)
-        candidate = date(today.year, month, day)
-    except ValueError:
-        return None
-    if candidate >= today:
-        return candidate
-    if (today - candidate).days <= 90:
-        return None  # a day that just went by is mentioned, not due
-    try:
-        return date(today.year + 1, month, day)
-    except ValueError:
-        return None
-
-
-def dates_in(text: str, today: date) -> list[DateHit]:
-    """Every date phrase in `text`, resolved against `today`, in order (past ones included)."""
-    hits: list[DateHit] = []
-    for m in DATE_RE.finditer(text):
-        found = find_date(m.group(0), today)
-        if found is None:
-            continue
-        absolute = bool(m.group("mon_day") or m.group("day_mon") or m.group("iso"))
-        value = found.value
-        if absolute and not re.search(r"\d{4}", m.group(0)) and (value - today).days > 275:
-            # find_date rolls a passed "Nov 3" into next year; in an email that is a mention of the past.
-            value = value.replace(year=value.year - 1) if not (value.month == 2 and value.day == 29) else value
-        hits.append(DateHit(value, m.start(), m.end(), absolute))
-    for m in _DOTTED.finditer(text):
-        if not m["y"] and not re.search(r"\b(?:by|on|until|till|before|due|bis|am|zum|le|el|até)\s+$", text[:m.start()],
-                                        re.I):
-            continue  # "05.12." alone could be a number; after "by" it is a date
-        if (value := _calendar(today, int(m["d"]), int(m["m"]), m["y"])) is not None:
-            hits.append(DateHit(value, m.start(), m.end(), True))
-    for m in _SLASHED.finditer(text):
-        a, b = int(m["a"]), int(m["b"])
-        if (a > 12) != (b > 12):  # only when one side can only be the day
-            day, month = (a, b) if a > 12 else (b, a)
-            if (value := _calendar(today, day, month, m["y"])) is not None:
-                hits.append(DateHit(value, m.start(), m.end(), True))
-    for m in _YMD.finditer(text):
-        if (value := _calendar(today, int(m["d"]), int(m["m"]), m["y"])) is not None:
-            hits.append(DateHit(value, m.start(), m.end(), True))
-    for m in _LOCAL.finditer(text):
-        word = m["mw"].rstrip(".").lower()
-        if word in MONTHS or any(h.start <= m.start() < h.end for h in hits):
-            continue  # English months are DATE_RE's
-        month = month_number(word)
-        if month and (value := _calendar(today, int(m["d"]), month, m["y"])) is not None:
-            hits.append(DateHit(value, m.start(), m.end(), True))
-    hits.sort(key=lambda h: h.start)
-    return [h for i, h in enumerate(hits) if not any(o.start <= h.start < o.end for o in hits[:i])]
-
-
-def due_date(text: str, today: date) -> DateHit | None:
-    """The date something is due by: a calendar date before a weekday; never a day already past."""
-    hits = dates_in(text, today)
-    for hit in sorted(hits, key=lambda h: not h.absolute):
-        return hit if hit.value >= today else None
-    return None
-
 
 # --- amounts ---------------------------------------------------------------------------------------
 
@@ -353,8 +260,3 @@ def same_task(a: str, b: str) -> bool:
         return True
     shorter = min(ka, kb, key=len)
     return len(shorter.split()) >= 2 and fuzz.token_set_ratio(ka, kb) >= 90
-
-
-def is_due_soon(value: date, today: date) -> bool:
-    """A due date a year out is a misreading more likely than a plan."""
-    return today <= value <= today + timedelta(days=366)
