@@ -7,6 +7,7 @@
 - "in 2 weeks", "in 3 days", "in a month": counted from today.
 - "Jan 15", "15 January", "2027-01-15": the next such date on or after today.
 - Bare months ("in January") and numeric dates like 1/12 are not dates here: too ambiguous.
+- "since last month" (`since_date`): this day last month; "since monday": the one just past.
 
 What `dates_in` also reads in mail and transcripts (`today` is the email's or call's date):
 - "05.12.2026" and "05.12." are day first (the dotted form is European);
@@ -157,6 +158,29 @@ def find_date(text: str, today: date) -> Found[date] | None:
         if value is not None:
             return Found(value, tidy(text[:m.start()] + " " + text[m.end():]), m.group(0))
     return None
+
+
+def since_date(when: str, today: date) -> date | None:
+    """The day a "since ..." phrase names; None: the tool's default (a week ago)."""
+    w = when.lower()
+    if not w or re.search(r"\b(?:last|a|one|past)\s+week\b|\b7\s+days\b", w):
+        return None
+    if re.search(r"\b(?:yesterday|yday|yest)\b", w):
+        return today - timedelta(days=1)
+    if re.search(r"\b(?:last|a|one|past)\s+month\b", w):
+        return today - relativedelta(months=1)  # Mar 31 -> Feb 28
+    if re.search(r"\b(?:last|a|one|past)\s+quarter\b", w):
+        return today - timedelta(days=91)
+    n = re.search(r"\b(\d{1,3})\s+(day|week)s?\b", w)
+    if n:
+        return today - timedelta(days=int(n.group(1)) * (7 if n.group(2) == "week" else 1))
+    found = find_date(w, today)
+    if found is None:
+        return None
+    day = found.value
+    while day > today:  # "since monday" means the one just past
+        day -= timedelta(days=7)
+    return day
 
 
 # --- dates as written in mail and transcripts ------------------------------------------------------

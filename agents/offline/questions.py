@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, timedelta
 from typing import Any
 
-from agents.offline.dates import MONTHS, WEEKDAYS, find_date
+from agents.offline.dates import MONTHS, WEEKDAYS, find_date, since_date
 from agents.offline.phrases import find_period, find_scope, tidy
 from agents.offline.records import STOPWORDS, Reading, Ref, not_found
 from agents.offline.replies import Reply, joined, tool_args
@@ -179,7 +178,7 @@ def forecast_changes(reading: Reading, m: re.Match[str]) -> Reply | None:
     if period == "":
         return ("Without a language model I can compare the forecast for this month, next month, this quarter or "
                 "next quarter only. Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
-    since = _since(since_m.group("when") if since_m else "", reading.today)
+    since = since_date(since_m.group("when") if since_m else "", reading.today)
     if since is None and period in ("this_month", "this_quarter") and re.search(r"\bsl[iu]pp?(?:ed|s)?\b|\bslid\b|"
                                                                              r"\bpushed\b", text, re.I):
         # "which deals slipped this month": since the period began
@@ -189,28 +188,6 @@ def forecast_changes(reading: Reading, m: re.Match[str]) -> Reply | None:
         "scope": find_scope(rest)}), since=since.isoformat() if since else None))]
 
 
-def _since(when: str, today: date) -> date | None:
-    """The day a "since ..." phrase names; None: the tool's default (a week ago)."""
-    w = when.lower()
-    if not w or re.search(r"\b(?:last|a|one|past)\s+week\b|\b7\s+days\b", w):
-        return None
-    if re.search(r"\b(?:yesterday|yday|yest)\b", w):
-        return today - timedelta(days=1)
-    if re.search(r"\b(?:last|a|one|past)\s+month\b", w):
-        start, end = pipeline_service.month_bounds(today, -1)
-        return min(start + timedelta(days=today.day - 1), end)
-    if re.search(r"\b(?:last|a|one|past)\s+quarter\b", w):
-        return today - timedelta(days=91)
-    n = re.search(r"\b(\d{1,3})\s+(day|week)s?\b", w)
-    if n:
-        return today - timedelta(days=int(n.group(1)) * (7 if n.group(2) == "week" else 1))
-    found = find_date(w, today)
-    if found is None:
-        return None
-    day = found.value
-    while day > today:  # "since monday" means the one just past
-        day -= timedelta(days=7)
-    return day
 
 SHOW_ME = re.compile(r"\b(?:show|give|send|get|make|draw)\s+(?:me|us)\b", re.I)
 BY_OWNER = re.compile(r"\b(?:by|per|for\s+each|each)\s+(?:rep|owner|person|seller|sales\s*person|account\s+exec"
