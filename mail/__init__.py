@@ -4,7 +4,8 @@
 - `forwards.py`: a forwarded message recovered from the text (Gmail, Outlook, Apple Mail...);
 - `attachments.py`: text out of attached files (pypdf, python-docx, ...); `html_text.py`: HTML to text;
 - `body.py`: what a reply wrote anew, its quoted history, its signature, its sentences;
-  `signature.py`: who wrote it, read from that signature;
+  `signature.py`: who wrote it, read from that signature; `finder.py`: addresses and phone numbers
+  in any text (email-validator, phonenumbers);
 - `e164.py`: phone numbers as written -> E.164 (the one normalizer; the store keeps that form);
 - `charset.py`: bytes in a doubtful charset -> text (the one fallback; charset-normalizer for the rest);
 - `auth.py`: whether the From is authenticated (DKIM, SPF, a trusted receiver's verdict), with DNS
