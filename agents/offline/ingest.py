@@ -33,7 +33,7 @@ The rules, in the order the proposals come:
 4. create_task for the rep's dated commitments ("I'll send the revised quote by Thursday") in outbound
    mail and the rep's call segments, and for dated requests to the rep ("could you return the
    completed questionnaire by December 5?") in inbound mail and customers' call segments. The title
-   is a short imperative; due dates follow agents/offline/ingest_rules.py; a task the rep already has open
+   is a short imperative; due dates follow agents/offline/dates.py; a task the rep already has open
    (same title, give or take articles) is not proposed again. Linked to the deal, else the
    counterpart contact, else the one company.
 Questions (other than a request to the rep), negations and sentences addressed to a machine ("ignore
