@@ -225,7 +225,7 @@ def complete_task(reading: Reading, m: re.Match[str]) -> Reply | None:
         return f"I couldn't find an open task like \"{wanted}\". Ask \"what are my tasks?\" to see them."
     if len(good) > 1 and good[0][0] - good[1][0] < 10:
         listed = joined([f"\"{t.title}\"" + (f" (due {t.due_at.astimezone(reading.ctx.tz):%a %Y-%m-%d})" if t.due_at
-                                          else "") for _, _, t in good[:5]], "or")
+                                             else "") for _, _, t in good[:5]], "or")
         return f"Which task do you mean: {listed}? Tell me again with more of its title."
     return [("complete_task", {"task_id": str(good[0][2].id)})]
 

@@ -180,7 +180,7 @@ def forecast_changes(reading: Reading, m: re.Match[str]) -> Reply | None:
                 "next quarter only. Set CRM_LLM_MODEL and CRM_LLM_BASE_URL to connect one.")
     since = since_date(since_m.group("when") if since_m else "", reading.today)
     if since is None and period in ("this_month", "this_quarter") and re.search(r"\bsl[iu]pp?(?:ed|s)?\b|\bslid\b|"
-                                                                             r"\bpushed\b", text, re.I):
+                                                                                r"\bpushed\b", text, re.I):
         # "which deals slipped this month": since the period began
         bounds = pipeline_service.month_bounds if period == "this_month" else pipeline_service.quarter_bounds
         since = bounds(reading.today)[0]
