@@ -41,7 +41,7 @@ def _user_actor(session: Any, ws: Any, email: str) -> Any:
 
 
 def _queue() -> Any:
-    from channels.jobs import InProcessQueue, get_queue, set_queue
+    from flows.jobs import InProcessQueue, get_queue, set_queue
     from store.settings import get_settings
 
     if get_settings().broker_url:
@@ -115,8 +115,8 @@ def ingest_email_cmd(
                                                               "as if they had forwarded it).")] = None,
 ) -> None:
     """Feed saved emails (.eml) to the inbox, as the rep who forwarded them; shows the proposals."""
-    from channels.inbox.deliver import deliver_detailed
-    from channels.jobs import InProcessQueue
+    from flows.deliver import deliver_detailed
+    from flows.jobs import InProcessQueue
 
     queue = _queue()
     failures = 0
@@ -146,8 +146,8 @@ def ingest_call_cmd(
 ) -> None:
     """Upload a call: transcribe it (or read the transcript), then propose the activity, tasks and deal updates."""
     from channels.cli import _workspace
-    from channels.ingest import upload_call
-    from channels.jobs import InProcessQueue
+    from flows.uploads import upload_call
+    from flows.jobs import InProcessQueue
     from store.db import unit_of_work
     from store.errors import CRMError
 
@@ -246,7 +246,7 @@ def reindex_cmd(workspace: WorkspaceOpt = None) -> None:
 def worker_cmd(concurrency: Annotated[int, typer.Option(help="Jobs run at once by this worker.")] = 1,
                pool: Annotated[str, typer.Option(help="Celery pool: solo, threads or prefork.")] = "threads") -> None:
     """Run jobs from the broker (CRM_BROKER_URL, e.g. redis://127.0.0.1:6379/0) as a Celery worker."""
-    from channels.jobs import JobFailed, celery_app, load_handlers
+    from flows.jobs import JobFailed, celery_app, load_handlers
     from store.settings import get_settings
 
     settings = get_settings()
@@ -297,7 +297,7 @@ def jobs_retry(job_id: uuid.UUID, wait: Annotated[bool, typer.Option(help="Run i
                workspace: WorkspaceOpt = None) -> None:
     """Queue a failed or interrupted job again."""
     from channels.cli import _workspace
-    from channels.jobs import InProcessQueue
+    from flows.jobs import InProcessQueue
     from store.actor import Actor
     from store.db import unit_of_work
     from store.errors import CRMError

@@ -73,7 +73,7 @@ def slack_cmd(
         console.print(f"signing secret: {ok}. Over HTTP, `crm serve` answers {base}/slack/events, "
                       f"{base}/slack/interactive and {base}/slack/commands.")
         return
-    from channels.background import Background
+    from flows.background import Background
     from channels.slack.socket import handler
     from store.errors import CRMError
 

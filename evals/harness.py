@@ -256,7 +256,7 @@ class Run:
         return self.refs.actor(key, Surface.web)
 
     def _email(self, e: EmailInput) -> list[str]:
-        from channels.inbox.deliver import deliver_detailed
+        from flows.deliver import deliver_detailed
 
         rep = self.refs.users[e.by or self.scenario.actor]
         sent = format_datetime(world_mod.parse_time(self.world.now))
@@ -271,7 +271,7 @@ class Run:
         return self._job_replies()
 
     def _call(self, c: CallInput) -> list[str]:
-        from channels.ingest import upload_call
+        from flows.uploads import upload_call
 
         actor = self.refs.actor(self.scenario.actor, Surface.web)
         with unit_of_work(self.sessions) as session:
@@ -367,8 +367,8 @@ def run_once(scenario: Scenario, world: World, model: ModelSpec, template: Templ
     """One run of one scenario; never raises for the scenario's own failures (they are recorded)."""
     from agents.checkpoint import make_checkpointer
     from agents.runner import AgentRunner
-    from channels import runtime
-    from channels.jobs import InProcessQueue, load_handlers, set_queue
+    from flows import runtime
+    from flows.jobs import InProcessQueue, load_handlers, set_queue
     from store.db import get_sessionmaker
     from store.settings import get_settings
 

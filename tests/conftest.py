@@ -152,7 +152,7 @@ def fresh_database_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def cli_env(fresh_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point the settings (and the cached engine) at a fresh database and data dir."""
-    from channels import runtime
+    from flows import runtime
     from store.db import get_engine, get_sessionmaker
     from store.settings import get_settings
 
@@ -179,8 +179,8 @@ def ingestion(session_factory: sessionmaker[Session], tmp_path: Path, monkeypatc
     from agents.checkpoint import make_checkpointer
     from agents.models import load_brain
     from agents.runner import AgentRunner
-    from channels import runtime
-    from channels.jobs import InProcessQueue, load_handlers, set_queue
+    from flows import runtime
+    from flows.jobs import InProcessQueue, load_handlers, set_queue
     from memory import reset_memory
     from store.settings import get_settings
 

@@ -65,7 +65,7 @@ def demo_rep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, st
     from sqlalchemy.orm import sessionmaker
 
     from channels.api.app import create_app
-    from channels.jobs import set_queue
+    from flows.jobs import set_queue
     from memory import reset_memory
     from store import migrate
     from store.db import make_engine

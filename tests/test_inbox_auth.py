@@ -194,7 +194,7 @@ def test_the_refuse_setting_refuses_unauthenticated_mail_with_a_clear_message(se
 
 
 def test_smtp_checks_spf_and_the_readme_example_is_flagged_not_refused(session, inbox) -> None:
-    from channels.background import start_smtp
+    from flows.background import start_smtp
 
     priya = inbox.w.priya
     server = start_smtp(inbox.ingestion.sessions, inbox.ingestion.settings.model_copy(update={"inbox_smtp_port": 0}))

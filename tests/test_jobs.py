@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from channels.jobs import HANDLERS, InProcessQueue, JobFailed, run_job, set_queue
+from flows.jobs import HANDLERS, InProcessQueue, JobFailed, run_job, set_queue
 from store.db import unit_of_work
 from store.models import Job
 from store.models.enums import JobStatus
@@ -190,7 +190,7 @@ def test_crm_serve_stops_on_sigterm_while_a_call_job_is_stuck_and_the_job_is_ret
     from typer.testing import CliRunner
 
     from channels.cli import app
-    from channels.ingest import upload_call
+    from flows.uploads import upload_call
     from store.models import CallRecording
     from store.models.enums import RecordingStatus, Surface
     from store.services.org import actor_for_user, get_workspace, user_by_email
@@ -271,8 +271,8 @@ def test_celery_worker_runs_a_call_job_from_redis(cli_env: Path, tmp_path: Path,
             raise
         pytest.skip(f"Redis is not reachable at {REDIS_URL}")
     monkeypatch.setenv("CRM_BROKER_URL", REDIS_URL)
-    from channels.ingest import upload_call
-    from channels.jobs import set_queue
+    from flows.uploads import upload_call
+    from flows.jobs import set_queue
     from store import migrate
     from store.db import get_engine, get_sessionmaker
     from store.models import Transcript

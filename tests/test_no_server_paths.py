@@ -61,7 +61,7 @@ def test_emails_attachments_recordings_and_their_audit_show_no_server_path(sessi
 
 
 def test_a_recording_missing_from_storage_fails_its_job_without_saying_where(session, app, ingestion) -> None:
-    from channels.ingest import upload_call
+    from flows.uploads import upload_call
     from store.db import unit_of_work
 
     w = f.world(session)

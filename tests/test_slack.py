@@ -442,7 +442,7 @@ def test_the_slash_command_answers_in_a_thread_or_in_a_dm_when_not_in_the_channe
 
 
 def test_proposals_from_a_forwarded_email_reach_the_rep_as_a_dm(slack, session) -> None:
-    from channels.inbox.deliver import deliver
+    from flows.deliver import deliver
     from tests.test_ingest_email import CISO_BODY, forward
 
     raw = forward(slack.crm["w"].priya.email, body=CISO_BODY)
@@ -534,7 +534,7 @@ SCOPES = {"chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.p
 
 def test_the_manifest_grants_every_scope_and_event_the_bot_uses(slack, session) -> None:
     from channels.cli_slack import manifest
-    from channels.inbox.deliver import deliver
+    from flows.deliver import deliver
     from tests.test_ingest_email import CISO_BODY, forward
 
     ts = slack.dm("UPRIYA", STORY)

@@ -58,7 +58,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
         if not background:
             yield
             return
-        from channels.background import Background
+        from flows.background import Background
         from store.settings import get_settings
 
         settings = get_settings()

@@ -38,7 +38,7 @@ def approval_out(session: Session, approval: Approval) -> Any:
 def get_runner(request: Request) -> AgentRunner:
     app = request.app
     if getattr(app.state, "agent", None) is None:
-        from channels.runtime import agent_runner
+        from flows.runtime import agent_runner
 
         app.state.agent = agent_runner(app.state.sessionmaker)
     return app.state.agent  # type: ignore[no-any-return]

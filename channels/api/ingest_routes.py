@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from channels.api.deps import get_actor, get_session
 from channels.api.uploads import read_upload
-from channels.ingest import upload_call
-from channels.jobs import get_queue
+from flows.uploads import upload_call
+from flows.jobs import get_queue
 from store.actor import Actor
 from store.errors import ValidationFailed
 from store.models import Job, User
@@ -90,7 +90,7 @@ async def upload_call_route(request: Request, session: Session = Depends(get_ses
                          "implies. `sender_authenticated` says whether its From could be authenticated (DKIM).")
 def upload_email(request: Request, file: UploadFile = File(description="The message as saved by a mail client"),
                  session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
-    from channels.inbox.deliver import deliver_detailed
+    from flows.deliver import deliver_detailed
 
     user = session.get(User, actor.user_id) if actor.user_id else None
     if user is None:
@@ -116,7 +116,7 @@ def retry_job(job_id: uuid.UUID, session: Session = Depends(get_session), actor:
 
 def inbound_webhooks(sessions: Any) -> APIRouter:
     """The provider webhooks (/inbound/mailgun, /inbound/sendgrid, /inbound/postmark)."""
-    from channels.inbox.deliver import deliver
+    from flows.deliver import deliver
     from channels.inbox.webhooks import inbound_router
     from store.db import unit_of_work
     from store.services.inbox import forget_token, seen_token

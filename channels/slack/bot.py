@@ -71,7 +71,7 @@ class SlackBot:
     @property
     def runner(self) -> AgentRunner:
         if self._runner is None:
-            from channels.runtime import agent_runner
+            from flows.runtime import agent_runner
 
             return agent_runner(self.sessions)
         return self._runner

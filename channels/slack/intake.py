@@ -30,7 +30,7 @@ def take_files(bot: SlackBot, *, slack_user: str, team_id: str | None, channel: 
                files: list[dict[str, Any]], in_dm: bool) -> None:
     """Files shared with the bot: each recording or transcript goes to the call pipeline;
     the proposals come back in this thread when the job is done."""
-    from channels.ingest import upload_call
+    from flows.uploads import upload_call
 
     who = bot.who(slack_user, team_id)
     if isinstance(who, Refusal):

@@ -253,7 +253,7 @@ def celery_app(settings: Settings) -> Any:
 
 def load_handlers() -> None:
     """Import the modules that register handlers (kept out of import time: they load models)."""
-    from channels import job_handlers  # noqa: F401
+    from flows import job_handlers  # noqa: F401
 
 
 _queue: Queue | None = None

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from agents.ingest import message_for, thread_for
-from channels.jobs import JobContext, JobFailed, JobInterrupted, handler
+from flows.jobs import JobContext, JobFailed, JobInterrupted, handler
 from store.db import unit_of_work
 from store.errors import CRMError
 from store.models import CallRecording, Email, Transcript, User
@@ -41,7 +41,7 @@ def _rep_actor(session: Any, user_id: uuid.UUID | None, surface: Surface) -> Any
 def _propose(ctx: JobContext, kind: str, source_id: uuid.UUID, surface: Surface) -> dict[str, Any]:
     """Start the ingestion conversation (once) and report what it proposed."""
     from agents.ingest import build_input
-    from channels.runtime import agent_runner
+    from flows.runtime import agent_runner
 
     runner = agent_runner(ctx.sessions)
     with unit_of_work(ctx.sessions) as session:

@@ -34,7 +34,7 @@ class Background:
     _pool: ThreadPoolExecutor | None = None
 
     def start(self, *, smtp: bool = True, memory_sync: bool = True) -> Background:
-        from channels.jobs import InProcessQueue, get_queue, set_queue
+        from flows.jobs import InProcessQueue, get_queue, set_queue
 
         if not self.settings.broker_url:
             queue = InProcessQueue(self.sessions, self.settings)
@@ -72,7 +72,7 @@ class Background:
             log.exception("memory sync failed for %d event(s); `crm reindex` rebuilds memory", len(events))
 
     def stop(self) -> None:
-        from channels.jobs import set_queue
+        from flows.jobs import set_queue
 
         for stop in self._stops:
             stop()
@@ -90,7 +90,7 @@ class Background:
 
 
 def start_smtp(sessions: sessionmaker[Session], settings: Settings) -> Any:
-    from channels.inbox.deliver import deliver
+    from flows.deliver import deliver
     from channels.inbox.smtp import InboxSMTPServer
 
     def deliver_here(raw: bytes, *, recipients: list[str], mail_from: str, provider: str, **client: Any) -> Any:

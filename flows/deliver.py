@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from channels.jobs import submit
+from flows.jobs import submit
 from mail.auth import Lookup, authenticate
 from mail.mime import parse_email
 from mail.types import DeliveryResult, MalformedEmail

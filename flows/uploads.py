@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from channels.jobs import submit
+from flows.jobs import submit
 from store.actor import Actor
 from store.models import CallRecording, Job
 from store.services import jobs as job_service
