@@ -257,11 +257,11 @@ def worker_cmd(concurrency: Annotated[int, typer.Option(help="Jobs run at once b
     load_handlers()
     if settings.slack_configured or settings.slack_socket_mode:
         # Reps hear in Slack what the jobs this worker runs proposed (or why one failed).
-        from channels import notify
         from channels.slack.bot import SlackBot
+        from store import events
         from store.db import get_sessionmaker
 
-        notify.on("job_finished", SlackBot(settings=settings, sessions=get_sessionmaker()).report_job)
+        events.on(events.JOB_FINISHED, SlackBot(settings=settings, sessions=get_sessionmaker()).report_job)
     console.print(f"worker: broker {settings.broker_url}, {concurrency} at a time ({pool} pool)")
     celery.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}", f"--pool={pool}",
                         "--without-gossip", "--without-mingle"])

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from memory.sync import MEMORY_KINDS
+from store import events
 from store.events import RecordEvent, subscribe
 from store.settings import Settings
 
@@ -48,10 +49,8 @@ class Background:
         if smtp and self.settings.inbox_smtp_port:
             self.smtp = start_smtp(self.sessions, self.settings)
         if self.slack_bot is not None:
-            from channels import notify
-
-            self._stops.append(notify.on("job_finished", self.slack_bot.on_job_finished))
-            self._stops.append(notify.on("approval_decided", self.slack_bot.on_decided_elsewhere))
+            self._stops.append(events.on(events.JOB_FINISHED, self.slack_bot.on_job_finished))
+            self._stops.append(events.on(events.APPROVAL_DECIDED, self.slack_bot.on_decided_elsewhere))
             if self.settings.slack_app_token is not None:
                 from channels.slack.socket import connect
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from store import events
 from store.db import get_sessionmaker, unit_of_work
 from store.models import Job
 from store.services import jobs as job_service
@@ -122,9 +123,7 @@ def run_job(job_id: uuid.UUID, *, sessions: sessionmaker[Session] | None = None,
                                 attempt=ctx.attempt)
     with unit_of_work(sessions) as session:
         finished = session.get(Job, job_id)
-    from channels import notify
-
-    notify.job_finished(job_id)  # e.g. the Slack bot DMs the rep what the job proposed (or why it failed)
+    events.announce(events.JOB_FINISHED, job_id=job_id)  # e.g. the Slack bot DMs the rep what the job proposed (or why it failed)
     return finished
 
 

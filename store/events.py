@@ -1,12 +1,18 @@
-"""Record events after commit: what changed, for whoever keeps derived data in step.
+"""The event bus: what happened, told to whoever keeps something else in step.
 
-Services call `emit()` while they write; once the unit of work commits, subscribers get
-the events of that transaction in one list (a rolled-back transaction sends nothing).
-The vector memory subscribes (channels wire it) so that deleting a note deletes its
-vectors, without the store knowing the memory exists.
+Two kinds of event travel on it, each to the listeners of its topic:
 
-Subscribers run in the committing thread and must not raise; one that does is logged
-and the others still run. Keep them quick: hand slow work to a job.
+- record events (topic `records`): services call `emit()` while they write; once the unit of
+  work commits, `subscribe()`rs get the events of that transaction in one list (a rolled-back
+  transaction sends nothing). The vector memory subscribes (flows/background.py wires it) so
+  that deleting a note deletes its vectors, without the store knowing the memory exists.
+- application events, `announce()`d by the flows once their work has committed: a background
+  job finished (`JOB_FINISHED`), a proposal was decided (`APPROVAL_DECIDED`). The Slack bot
+  listens (`on()`): it DMs a rep what a job proposed and redraws a decided proposal's cards.
+
+Listeners run in the thread that emits and must not raise; one that does is logged and the
+others still run (a surface's failure to tell someone never undoes the work). Keep them quick:
+hand slow work to a job or a thread of your own.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -34,23 +40,48 @@ class RecordEvent:
     workspace_id: uuid.UUID
 
 
-Subscriber = Callable[[list[RecordEvent]], None]
-_subscribers: list[Subscriber] = []
+RECORDS = "records"  # listener(events: list[RecordEvent])
+JOB_FINISHED = "job_finished"  # listener(job_id=)
+APPROVAL_DECIDED = "approval_decided"  # listener(approval_id=, turn=, decided_on=)
+TOPICS = (RECORDS, JOB_FINISHED, APPROVAL_DECIDED)
+
+Listener = Callable[..., None]
+_listeners: dict[str, list[Listener]] = {topic: [] for topic in TOPICS}
 _lock = threading.Lock()
 _KEY = "crm_record_events"
 
 
-def subscribe(fn: Subscriber) -> Callable[[], None]:
-    """Call `fn(events)` after every commit that emitted some; returns an unsubscribe function."""
+def on(topic: str, listener: Listener) -> Callable[[], None]:
+    """Call `listener` on every event of `topic`; returns a function that stops it."""
     with _lock:
-        _subscribers.append(fn)
+        _listeners[topic].append(listener)
 
-    def unsubscribe() -> None:
+    def stop() -> None:
         with _lock:
-            if fn in _subscribers:
-                _subscribers.remove(fn)
+            if listener in _listeners[topic]:
+                _listeners[topic].remove(listener)
 
-    return unsubscribe
+    return stop
+
+
+def subscribe(fn: Callable[[list[RecordEvent]], None]) -> Callable[[], None]:
+    """Call `fn(events)` after every commit that emitted some; returns an unsubscribe function."""
+    return on(RECORDS, fn)
+
+
+def announce(topic: str, **details: Any) -> None:
+    """Tell `topic`'s listeners `details` now (the caller has committed what it tells)."""
+    _tell(topic, **details)
+
+
+def _tell(topic: str, *args: Any, **details: Any) -> None:
+    with _lock:
+        listeners = list(_listeners[topic])
+    for listener in listeners:
+        try:
+            listener(*args, **details)
+        except Exception:  # noqa: BLE001  (derived data can be rebuilt, a surface redrawn; the work stands)
+            log.exception("a %s listener (%r) failed", topic, listener)
 
 
 def emit(session: Session, kind: str, record_id: uuid.UUID, action: Action, workspace_id: uuid.UUID) -> None:
@@ -60,15 +91,8 @@ def emit(session: Session, kind: str, record_id: uuid.UUID, action: Action, work
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     events: list[RecordEvent] = session.info.pop(_KEY, [])
-    if not events:
-        return
-    with _lock:
-        subscribers = list(_subscribers)
-    for fn in subscribers:
-        try:
-            fn(events)
-        except Exception:  # noqa: BLE001  (derived data can be rebuilt; the commit stands)
-            log.exception("record event subscriber %r failed", fn)
+    if events:
+        _tell(RECORDS, events)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -20,8 +20,8 @@ import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from channels import notify
 from channels.slack.text import mrkdwn
+from store import events
 from store.models import Activity, Approval, AuditLog, CallRecording, Deal, Job, Task, Transcript, User
 from store.models.enums import ApprovalStatus, JobStatus
 from tests import factories as f
@@ -144,8 +144,8 @@ def slack(session_factory, crm, ingestion, fake_slack, monkeypatch):  # type: ig
         fake_slack.add_user(slack_id, user.email, name=user.name)
     # One thread: the test's database is one connection, so work must not overlap.
     bot = SlackBot(settings=settings, sessions=session_factory, runner=ingestion.runner, threads=1)
-    stops = [notify.on("job_finished", bot.on_job_finished),
-             notify.on("approval_decided", bot.on_decided_elsewhere)]
+    stops = [events.on(events.JOB_FINISHED, bot.on_job_finished),
+             events.on(events.APPROVAL_DECIDED, bot.on_decided_elsewhere)]
     app = create_app(session_factory, agent=ingestion.runner, slack_bot=bot)
     with TestClient(app) as client:
         yield Slack(client, fake_slack, bot, ingestion, crm)

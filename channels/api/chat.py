@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from agents import gate
 from agents.runner import AgentRunner, Turn, thread_key
-from channels import notify
 from channels.api.deps import get_actor, get_session
+from store import events
 from store.actor import Actor
 from store.db import unit_of_work
 from store.errors import NotFound
@@ -167,5 +167,5 @@ def decide(id: uuid.UUID, body: DecisionIn, session: Session = Depends(get_sessi
             thread = approval.thread_id.split(":", 2)[-1]
             turn = _turn_out(runner, thread, resumed)
     # A Slack card showing it is redrawn; a Slack conversation hears how it goes on.
-    notify.approval_decided(approval.id, turn=resumed)
+    events.announce(events.APPROVAL_DECIDED, approval_id=approval.id, turn=resumed, decided_on=actor.surface)
     return {"approval": out, "turn": turn}

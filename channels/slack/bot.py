@@ -409,7 +409,8 @@ class SlackBot:
         self.converse(slack_user=slack_user, team_id=team_id, channel=channel, thread_ts=posted["ts"],
                       ts=posted["ts"], text=text, in_dm=channel.startswith("D"))
 
-    def on_decided_elsewhere(self, approval_id: uuid.UUID, turn: Turn | None = None) -> None:
+    def on_decided_elsewhere(self, approval_id: uuid.UUID, turn: Turn | None = None,
+                             decided_on: Surface | None = None) -> None:
         """A proposal decided on the web page or the API: its Slack cards show it, and when it
         belongs to a Slack conversation the agent's answer goes back into that thread."""
         self.submit(self._decided_elsewhere, approval_id, turn)
