@@ -133,8 +133,6 @@ def _evidence(context: AgentContext, human: HumanMessage | None, quote: str | No
     passages = (human.additional_kwargs or {}).get("passages") if human else None
     if passages is None:
         return base | {"quote": quote or (str(human.content) if human else "")}
-    from agents.ingest import locate
-
     if not quote:
         return base | {"quote": "", "verified": False, "note": "the model gave no quote for this"}
     where = locate(quote, passages)
@@ -188,3 +186,27 @@ def build_graph() -> StateGraph[AgentState, AgentContext]:
     graph.add_conditional_edges("tools", _after_tools, ["await_approval", "agent"])
     graph.add_edge("await_approval", "agent")
     return graph
+
+
+# --- evidence: where a quote was found (an ingestion's passages) ---------------------------------------------
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def locate(quote: str, passages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The locator of the passage holding `quote` verbatim (whitespace and case aside), or None."""
+    needle = _squash(quote)
+    if not needle:
+        return None
+    for passage in passages:
+        text = str(passage.get("text", ""))
+        if needle in _squash(text):
+            locator = dict(passage.get("locator") or {})
+            offset = text.find(quote)
+            if offset >= 0:
+                locator["offset"] = offset
+            return locator
+    return None
+

@@ -262,35 +262,6 @@ def message_for(inp: IngestInput) -> HumanMessage:
     return HumanMessage(render(inp), additional_kwargs={"ingest": as_json(inp), "passages": passages})
 
 
-def thread_for(kind: str, rep_id: uuid.UUID, source_id: uuid.UUID) -> str:
-    from agents.runner import thread_key
-
-    return thread_key(kind, rep_id, str(source_id))
-
-
-# --- evidence: where a quote was found -------------------------------------------------------------
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split()).lower()
-
-
-def locate(quote: str, passages: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The locator of the passage holding `quote` verbatim (whitespace and case aside), or None."""
-    needle = _squash(quote)
-    if not needle:
-        return None
-    for passage in passages:
-        text = str(passage.get("text", ""))
-        if needle in _squash(text):
-            locator = dict(passage.get("locator") or {})
-            offset = text.find(quote)
-            if offset >= 0:
-                locator["offset"] = offset
-            return locator
-    return None
-
-
 # --- the offline ingestion brain -----------------------------------------------------------------------
 
 
@@ -329,4 +300,4 @@ class IngestBrain:
 
 
 
-__all__ = ["INGEST_SOURCES", "IngestBrain", "build_input", "locate", "message_for", "render", "thread_for"]
+__all__ = ["INGEST_SOURCES", "IngestBrain", "build_input", "message_for", "render"]

@@ -30,6 +30,11 @@ def thread_key(surface: str, user_id: Any, thread: str) -> str:
     return f"{surface}:{user_id}:{thread}"
 
 
+def thread_for(kind: str, rep_id: Any, source_id: Any) -> str:
+    """The ingestion conversation of one email or call for its rep."""
+    return thread_key(kind, rep_id, str(source_id))
+
+
 @dataclass
 class Turn:
     thread_id: str

@@ -1,4 +1,4 @@
-"""The `crm` command."""
+"""The channels' `crm` subcommands, registered on one Typer app (the command itself: crm.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 import click
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 from typer.core import TyperGroup
 
+from channels.cli_common import WorkspaceOpt, _fail, _workspace, console
 from store.errors import CRMError
 from store.models.enums import Role, Surface
 
@@ -35,29 +35,6 @@ user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
-console = Console()
-err = Console(stderr=True)
-
-WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w",
-                                                  help="Workspace slug (default: CRM_DEFAULT_WORKSPACE).")]
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-def _workspace(session, slug: str | None):  # type: ignore[no-untyped-def]
-    from store.services.org import get_workspace
-    from store.settings import get_settings
-
-    slug = slug or get_settings().default_workspace
-    ws = get_workspace(session, slug=slug)
-    if ws is None:
-        _fail(f"no workspace '{slug}'; run `crm setup` first")
-    return ws
-
-
 @app.command()
 def migrate(downgrade: Annotated[str | None, typer.Option(help="Downgrade to this revision ('base' = empty).")]
             = None) -> None:
@@ -340,17 +317,3 @@ app.add_typer(winprob_app, name="win-probability")
 from channels.cli_leads import leads_app  # noqa: E402
 
 app.add_typer(leads_app, name="leads")
-
-# The evals sit above every layer (they drive the product through its channels); the CLI's
-# root is the one place that names them, so `crm eval` is one command among the others.
-from evals.cli import eval_cmd  # noqa: E402
-
-app.command("eval")(eval_cmd)
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

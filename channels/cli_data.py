@@ -1,7 +1,7 @@
 """`crm import` and `crm export`: CSV files in and out, as the admin or as a named user.
 
-Registered in channels/cli.py (this module imports channels.cli lazily, so either can be
-imported first):
+Registered in channels/cli.py (shared helpers come from channels/cli_common.py, so this
+module never imports its registrar):
 
     from channels.cli_data import export_cmd, import_cmd  # noqa: E402
     app.command("import")(import_cmd)
@@ -77,7 +77,7 @@ def import_cmd(entity: EntityArg, file: Annotated[Path, typer.Argument(help="The
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from channels.cli import _fail, _workspace
+    from channels.cli_common import _fail, _workspace
     from store.db import unit_of_work
     from store.errors import CRMError
     from store.import_formats import count_rows
@@ -138,7 +138,7 @@ def export_cmd(entity: EntityArg,
 
     Only what the acting user may read is written.
     """
-    from channels.cli import _fail, _workspace
+    from channels.cli_common import _fail, _workspace
     from store.db import unit_of_work
     from store.errors import CRMError
     from store.exporter import export_csv

@@ -145,9 +145,9 @@ def ingest_call_cmd(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Upload a call: transcribe it (or read the transcript), then propose the activity, tasks and deal updates."""
-    from channels.cli import _workspace
-    from flows.uploads import upload_call
+    from channels.cli_common import _workspace
     from flows.jobs import InProcessQueue
+    from flows.uploads import upload_call
     from store.db import unit_of_work
     from store.errors import CRMError
 
@@ -188,7 +188,7 @@ def brief_cmd(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """A meeting brief: deals, people and roles, last interactions, open tasks, promises, risks, with sources."""
-    from channels.cli import _workspace
+    from channels.cli_common import _workspace
     from store.db import unit_of_work
     from store.errors import CRMError
     from store.services.search import search
@@ -226,7 +226,7 @@ def brief_cmd(
 
 def reindex_cmd(workspace: WorkspaceOpt = None) -> None:
     """Rebuild the vector memory from SQL (SQL is the source of truth), with a progress bar."""
-    from channels.cli import _workspace
+    from channels.cli_common import _workspace
     from memory import get_memory
     from store.db import get_sessionmaker, unit_of_work
 
@@ -276,7 +276,7 @@ def jobs_list(failed: Annotated[bool, typer.Option(help="Only failed or interrup
     """The latest jobs and their state."""
     from sqlalchemy import select
 
-    from channels.cli import _workspace
+    from channels.cli_common import _workspace
     from store.db import unit_of_work
     from store.models import Job
     from store.models.enums import JobStatus
@@ -296,7 +296,7 @@ def jobs_list(failed: Annotated[bool, typer.Option(help="Only failed or interrup
 def jobs_retry(job_id: uuid.UUID, wait: Annotated[bool, typer.Option(help="Run it here and wait.")] = True,
                workspace: WorkspaceOpt = None) -> None:
     """Queue a failed or interrupted job again."""
-    from channels.cli import _workspace
+    from channels.cli_common import _workspace
     from flows.jobs import InProcessQueue
     from store.actor import Actor
     from store.db import unit_of_work

@@ -83,7 +83,7 @@ def train_cmd(workspace: WorkspaceOpt = None) -> None:
 
     The newest model is the one in use; `crm leads score` writes the scores. Writes directly (admin command).
     """
-    from channels.cli import _fail, _workspace
+    from channels.cli_common import _fail, _workspace
     from store.db import unit_of_work
     from store.errors import CRMError
     from store.services.leads import train_lead_score
@@ -109,7 +109,7 @@ def score_cmd(workspace: WorkspaceOpt = None,
     """
     from sqlalchemy import select
 
-    from channels.cli import _fail, _workspace
+    from channels.cli_common import _fail, _workspace
     from store.db import unit_of_work
     from store.errors import CRMError
     from store.models import Company, Contact
@@ -143,7 +143,7 @@ def route_cmd(dry_run: Annotated[bool, typer.Option("--dry-run", help="Show who 
 
     Writes directly (admin command): owners are set and every outcome is logged with its reason.
     """
-    from channels.cli import _fail, _workspace
+    from channels.cli_common import _fail, _workspace
     from store.db import unit_of_work
     from store.errors import CRMError
     from store.services.leads import route_unassigned
@@ -172,7 +172,7 @@ def route_cmd(dry_run: Annotated[bool, typer.Option("--dry-run", help="Show who 
 def explain_cmd(email: Annotated[str, typer.Argument(help="The contact's email address.")],
                 workspace: WorkspaceOpt = None, as_email: AsOpt = None) -> None:
     """Explain one contact's lead score: fit, engagement and the top reasons."""
-    from channels.cli import _fail, _workspace
+    from channels.cli_common import _fail, _workspace
     from store.db import unit_of_work
     from store.errors import CRMError
     from store.services.leads import contact_by_email, explain_lead

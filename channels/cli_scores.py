@@ -20,7 +20,7 @@ ReportOpt = Annotated[Path | None, typer.Option("--report-file", help="Also writ
 
 
 def _workspace(session, slug: str | None):  # type: ignore[no-untyped-def]
-    from channels.cli import _workspace as find
+    from channels.cli_common import _workspace as find
 
     return find(session, slug)
 

@@ -73,8 +73,8 @@ def slack_cmd(
         console.print(f"signing secret: {ok}. Over HTTP, `crm serve` answers {base}/slack/events, "
                       f"{base}/slack/interactive and {base}/slack/commands.")
         return
-    from flows.background import Background
     from channels.slack.socket import handler
+    from flows.background import Background
     from store.errors import CRMError
 
     try:
@@ -84,7 +84,7 @@ def slack_cmd(
         raise typer.Exit(1) from exc
     # The jobs (a call shared in Slack) and the memory sync run in this process; the inbox's
     # SMTP listener stays with `crm serve`.
-    running = Background(bot.sessions, settings, slack_bot=bot).start(smtp=False)
+    running = Background(bot.sessions, settings, slack_bot=bot).start()
     socket_handler.connect()
     # slack_sdk logs a failed connection and keeps retrying instead of raising: say what happened.
     for _ in range(50):

@@ -1,4 +1,4 @@
-"""`crm eval`: run the scenario datasets against a model and write the report (registered in channels/cli.py)."""
+"""`crm eval`: run the scenario datasets against a model and write the report (registered in crm.py)."""
 
 from __future__ import annotations
 

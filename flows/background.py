@@ -1,5 +1,7 @@
-"""What `crm serve` runs beside the HTTP app: the job queue, the inbox's SMTP listener and
-the memory's sync with SQL. Started and stopped with the app (FastAPI lifespan).
+"""What `crm serve` runs beside the HTTP app: the job queue, the memory's sync with SQL, the
+Slack bot's ear on the event bus, and the doors that listen on their own (the inbox's SMTP
+listener, Slack's Socket Mode: the channels hand them in). Started and stopped with the app
+(FastAPI lifespan).
 
 Tests start the pieces they need themselves; `create_app()` alone starts none of them.
 """
@@ -7,6 +9,7 @@ Tests start the pieces they need themselves; `create_app()` alone starts none of
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,15 +29,14 @@ log = logging.getLogger("crm.background")
 class Background:
     sessions: sessionmaker[Session]
     settings: Settings
-    smtp: Any = None
-    # The Slack bot, when configured: it hears about finished jobs and decisions made elsewhere,
-    # and (with CRM_SLACK_APP_TOKEN) connects over Socket Mode.
+    # The Slack bot, when configured: it hears about finished jobs and decisions made elsewhere.
     slack_bot: Any = None
-    socket: Any = None
+    # Each starts a door when the background starts and returns the function that stops it.
+    doors: list[Callable[[], Callable[[], None]]] = field(default_factory=list)
     _stops: list[Any] = field(default_factory=list)
     _pool: ThreadPoolExecutor | None = None
 
-    def start(self, *, smtp: bool = True, memory_sync: bool = True) -> Background:
+    def start(self, *, memory_sync: bool = True) -> Background:
         from flows.jobs import InProcessQueue, get_queue, set_queue
 
         if not self.settings.broker_url:
@@ -46,15 +48,11 @@ class Background:
         if memory_sync:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-memory-sync")
             self._stops.append(subscribe(self._on_events))
-        if smtp and self.settings.inbox_smtp_port:
-            self.smtp = start_smtp(self.sessions, self.settings)
         if self.slack_bot is not None:
             self._stops.append(events.on(events.JOB_FINISHED, self.slack_bot.on_job_finished))
             self._stops.append(events.on(events.APPROVAL_DECIDED, self.slack_bot.on_decided_elsewhere))
-            if self.settings.slack_app_token is not None:
-                from channels.slack.socket import connect
-
-                self.socket = connect(self.slack_bot)
+        for door in self.doors:
+            self._stops.append(door())
         return self
 
     def _on_events(self, events: list[RecordEvent]) -> None:
@@ -73,12 +71,8 @@ class Background:
     def stop(self) -> None:
         from flows.jobs import set_queue
 
-        for stop in self._stops:
+        for stop in reversed(self._stops):  # the doors close before the bot stops hearing
             stop()
-        if self.smtp is not None:
-            self.smtp.stop()
-        if self.socket is not None:
-            self.socket.close()
         if self.slack_bot is not None:
             self.slack_bot.close()
         if self._pool is not None:
@@ -87,17 +81,3 @@ class Background:
         if queue is not None:
             queue.close()
 
-
-def start_smtp(sessions: sessionmaker[Session], settings: Settings) -> Any:
-    from flows.deliver import deliver
-    from channels.inbox.smtp import InboxSMTPServer
-
-    def deliver_here(raw: bytes, *, recipients: list[str], mail_from: str, provider: str, **client: Any) -> Any:
-        return deliver(raw, recipients=recipients, mail_from=mail_from, provider=provider, sessions=sessions,
-                       settings=settings, **client)
-
-    server = InboxSMTPServer(deliver=deliver_here, host=settings.inbox_smtp_host, port=settings.inbox_smtp_port,
-                             inbox_address=settings.inbox_address, max_bytes=settings.inbox_max_bytes)
-    server.start()
-    log.info("inbox SMTP listener on %s:%s for %s", settings.inbox_smtp_host, server.port, settings.inbox_address)
-    return server

@@ -19,8 +19,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from agents.ingest import message_for, thread_for
-from flows.jobs import JobContext, JobFailed, JobInterrupted, handler
+from agents.ingest import message_for
+from agents.runner import thread_for
+from flows.job_context import JobContext, JobFailed, JobInterrupted, handler
 from store.db import unit_of_work
 from store.errors import CRMError
 from store.models import CallRecording, Email, Transcript, User

@@ -1,6 +1,6 @@
 """Running background jobs: in the app's own worker threads by default, on Celery workers at scale.
 
-A job is a row (store/services/jobs.py) plus a handler registered here by kind. The queue
+A job is a row (store/services/jobs.py) plus a handler registered by kind (flows/job_context.py). The queue
 only carries the job's id; whoever picks it up claims the row (exactly once), runs the
 handler, and records progress, the result or the error. Failed and interrupted jobs stay
 visible and are retried with `POST /api/v1/jobs/{id}/retry` or `crm jobs retry ID`.
@@ -21,12 +21,11 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from flows.job_context import HANDLERS, JobContext, JobFailed, JobInterrupted
 from store import events
 from store.db import get_sessionmaker, unit_of_work
 from store.models import Job
@@ -34,57 +33,6 @@ from store.services import jobs as job_service
 from store.settings import Settings, get_settings
 
 log = logging.getLogger("crm.jobs")
-
-
-class JobFailed(Exception):
-    """A handler's failure whose message is for the user (what went wrong, what to do)."""
-
-
-class JobInterrupted(Exception):
-    """The process running the job is stopping: the job ends interrupted (retryable), not failed."""
-
-
-@dataclass
-class JobContext:
-    job_id: uuid.UUID
-    workspace_id: uuid.UUID
-    kind: str
-    payload: dict[str, Any]
-    requested_by_id: uuid.UUID | None
-    sessions: sessionmaker[Session]
-    settings: Settings
-    attempt: int = 0
-    stopping: threading.Event | None = None
-    deadline: float | None = None  # time.monotonic() past which check() fails the job
-    over_budget: str = ""
-
-    def time_limit(self, seconds: float, message: str) -> None:
-        """From now on, `check()` fails the job with `message` once `seconds` have passed."""
-        self.deadline, self.over_budget = time.monotonic() + seconds, message
-
-    def check(self) -> None:
-        """Raise if the job must stop: its process is stopping, or it ran past its time limit."""
-        if self.stopping is not None and self.stopping.is_set():
-            raise JobInterrupted("the process running it stopped before it finished")
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise JobFailed(self.over_budget)
-
-    def progress(self, fraction: float, message: str | None = None) -> None:
-        self.check()
-        with unit_of_work(self.sessions) as session:
-            job_service.report(session, self.job_id, progress=fraction, message=message)
-
-
-Handler = Callable[[JobContext], dict[str, Any]]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
 
 
 def run_job(job_id: uuid.UUID, *, sessions: sessionmaker[Session] | None = None,
@@ -123,7 +71,8 @@ def run_job(job_id: uuid.UUID, *, sessions: sessionmaker[Session] | None = None,
                                 attempt=ctx.attempt)
     with unit_of_work(sessions) as session:
         finished = session.get(Job, job_id)
-    events.announce(events.JOB_FINISHED, job_id=job_id)  # e.g. the Slack bot DMs the rep what the job proposed (or why it failed)
+    # e.g. the Slack bot DMs the rep what the job proposed (or why it failed)
+    events.announce(events.JOB_FINISHED, job_id=job_id)
     return finished
 
 

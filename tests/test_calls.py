@@ -290,7 +290,7 @@ def test_jobs_over_their_cue_cap_or_time_budget_fail_with_a_clear_error(session,
 def test_the_cli_door_applies_the_same_caps(cli_env, tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from channels.cli import app
+    from crm import app
     from store.db import unit_of_work
     from store.settings import get_settings
 

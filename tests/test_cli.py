@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from channels.cli import app
+from crm import app
 
 runner = CliRunner()
 

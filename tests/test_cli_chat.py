@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from channels.cli import app
+from crm import app
 from store.db import unit_of_work
 from store.models import Activity, Approval, AuditLog, Deal, Stage, Task, User
 from store.models.enums import ApprovalStatus

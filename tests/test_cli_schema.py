@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
-from channels.cli import app
+from crm import app
 
 runner = CliRunner()
 

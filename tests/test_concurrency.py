@@ -7,7 +7,7 @@ import threading
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from channels.cli import app as cli
+from crm import app as cli
 
 
 def test_overlapping_reads_and_writes_all_succeed(cli_env) -> None:

@@ -67,7 +67,7 @@ def test_each_rep_who_files_a_message_gets_her_own_copy_and_a_duplicate_names_on
 
 
 def test_a_forward_and_an_upload_of_one_message_by_one_rep_are_one_copy(session, app, ingestion) -> None:
-    from flows.background import start_smtp
+    from channels.inbox.smtp import start_smtp
 
     w = f.world(session)
     priya = w.priya

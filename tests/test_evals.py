@@ -188,7 +188,7 @@ def test_the_scripted_careless_model_is_caught_every_time(tmp_path: Path) -> Non
 def test_an_unapproved_write_is_caught_and_fails_the_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A tool that writes while it is only being proposed (a broken gate) must be reported, and
     `crm eval` must exit 1: the check CI relies on."""
-    from channels.cli import app
+    from crm import app
     from store.services import crud, spec_for
     from tools import TOOLS
 
@@ -216,7 +216,7 @@ def test_an_unapproved_write_is_caught_and_fails_the_eval(tmp_path: Path, monkey
 
 @end_to_end
 def test_crm_eval_writes_both_reports(tmp_path: Path) -> None:
-    from channels.cli import app
+    from crm import app
 
     first = _sample()[0]
     result = CliRunner().invoke(app, ["eval", "--only", first.id, "--out", str(tmp_path), "--name", "r", "-q"])

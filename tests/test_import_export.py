@@ -343,7 +343,7 @@ runner = CliRunner()
 
 
 def test_cli_import_and_export(cli_env, tmp_path) -> None:
-    from channels.cli import app
+    from crm import app
 
     def crm(*args: str, code: int = 0) -> str:
         result = runner.invoke(app, list(args))

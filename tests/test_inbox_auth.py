@@ -194,7 +194,7 @@ def test_the_refuse_setting_refuses_unauthenticated_mail_with_a_clear_message(se
 
 
 def test_smtp_checks_spf_and_the_readme_example_is_flagged_not_refused(session, inbox) -> None:
-    from flows.background import start_smtp
+    from channels.inbox.smtp import start_smtp
 
     priya = inbox.w.priya
     server = start_smtp(inbox.ingestion.sessions, inbox.ingestion.settings.model_copy(update={"inbox_smtp_port": 0}))
@@ -230,7 +230,7 @@ def test_smtp_checks_spf_and_the_readme_example_is_flagged_not_refused(session, 
 def test_crm_ingest_email_as_a_rep_is_flagged_not_refused(cli_env, tmp_path) -> None:
     from typer.testing import CliRunner
 
-    from channels.cli import app
+    from crm import app
 
     runner = CliRunner()
     for args in (["setup", "--no-demo"], ["user", "add", "priya@acme.example", "--name", "Priya Raman"]):

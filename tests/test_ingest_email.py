@@ -267,7 +267,7 @@ def test_prompt_injection_obeyed_by_the_model_is_only_a_proposal(session, sessio
 
 
 def test_smtp_listener_receives_mail_from_smtplib_and_it_becomes_proposals(session, crm, ingestion) -> None:
-    from flows.background import start_smtp
+    from channels.inbox.smtp import start_smtp
 
     settings = ingestion.settings.model_copy(update={"inbox_smtp_port": 0})
     server = start_smtp(ingestion.sessions, settings)

@@ -174,7 +174,7 @@ def stuck(*args, **kwargs):  # never returns and never checks in: a job that wil
         time.sleep(0.05)
 
 captions.parse_captions = stuck
-from channels.cli import main
+from crm import main
 sys.argv = ["crm", "serve", "--port", sys.argv[1]]
 main()
 """
@@ -189,7 +189,7 @@ def test_crm_serve_stops_on_sigterm_while_a_call_job_is_stuck_and_the_job_is_ret
 
     from typer.testing import CliRunner
 
-    from channels.cli import app
+    from crm import app
     from flows.uploads import upload_call
     from store.models import CallRecording
     from store.models.enums import RecordingStatus, Surface
@@ -271,8 +271,8 @@ def test_celery_worker_runs_a_call_job_from_redis(cli_env: Path, tmp_path: Path,
             raise
         pytest.skip(f"Redis is not reachable at {REDIS_URL}")
     monkeypatch.setenv("CRM_BROKER_URL", REDIS_URL)
-    from flows.uploads import upload_call
     from flows.jobs import set_queue
+    from flows.uploads import upload_call
     from store import migrate
     from store.db import get_engine, get_sessionmaker
     from store.models import Transcript
@@ -300,7 +300,7 @@ def test_celery_worker_runs_a_call_job_from_redis(cli_env: Path, tmp_path: Path,
     assert client.llen("celery") == 1  # the job waits on the broker, not in this process
 
     env = {**os.environ, "CRM_BROKER_URL": REDIS_URL}
-    worker = subprocess.Popen([sys.executable, "-m", "channels.cli", "worker", "--pool", "solo"], env=env,
+    worker = subprocess.Popen([sys.executable, "-m", "crm", "worker", "--pool", "solo"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(worker.stdout or []), daemon=True)

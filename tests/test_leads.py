@@ -474,7 +474,7 @@ def test_lead_score_read_tool(session, w) -> None:
 
 
 def test_cli_train_score_route_explain(cli_env) -> None:
-    from channels.cli import app
+    from crm import app
     from store.db import unit_of_work
     from store.services.org import get_workspace
 

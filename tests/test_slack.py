@@ -564,7 +564,7 @@ def test_the_manifest_grants_every_scope_and_event_the_bot_uses(slack, session) 
 def test_the_manifest_names_this_servers_urls_or_none_in_socket_mode() -> None:
     from typer.testing import CliRunner
 
-    from channels.cli import app
+    from crm import app
 
     out = CliRunner().invoke(app, ["slack", "--manifest", "--url", "https://crm.acme.dev/"])
     assert out.exit_code == 0, out.output

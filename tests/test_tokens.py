@@ -87,7 +87,7 @@ runner = CliRunner()
 
 
 def crm(*args: str, code: int = 0) -> str:
-    from channels.cli import app
+    from crm import app
 
     result = runner.invoke(app, list(args))
     assert result.exit_code == code, result.output + repr(result.exception)

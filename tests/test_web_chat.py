@@ -58,7 +58,7 @@ def server(cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     from agents.models import load_brain
     from agents.runner import AgentRunner
     from channels.api.app import create_app
-    from channels.cli import app as cli
+    from crm import app as cli
     from store.db import get_sessionmaker
 
     result = CliRunner().invoke(cli, ["setup"])

@@ -67,7 +67,16 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
             from channels.slack.http import slack_bot as bot_of
 
             bot = bot_of(app)
-        running = Background(app.state.sessionmaker, settings, slack_bot=bot).start()
+        doors: list[Any] = []  # started with the background, each returning how to stop it
+        if settings.inbox_smtp_port:
+            from channels.inbox.smtp import start_smtp
+
+            doors.append(lambda: start_smtp(app.state.sessionmaker, settings).stop)
+        if bot is not None and settings.slack_app_token is not None:
+            from channels.slack.socket import connect
+
+            doors.append(lambda: connect(bot).close)  # Socket Mode
+        running = Background(app.state.sessionmaker, settings, slack_bot=bot, doors=doors).start()
         app.state.background = running
         try:
             yield

@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from channels.api.deps import get_actor, get_session
 from channels.api.uploads import read_upload
-from flows.uploads import upload_call
 from flows.jobs import get_queue
+from flows.uploads import upload_call
 from store.actor import Actor
 from store.errors import ValidationFailed
 from store.models import Job, User
@@ -116,8 +116,8 @@ def retry_job(job_id: uuid.UUID, session: Session = Depends(get_session), actor:
 
 def inbound_webhooks(sessions: Any) -> APIRouter:
     """The provider webhooks (/inbound/mailgun, /inbound/sendgrid, /inbound/postmark)."""
-    from flows.deliver import deliver
     from channels.inbox.webhooks import inbound_router
+    from flows.deliver import deliver
     from store.db import unit_of_work
     from store.services.inbox import forget_token, seen_token
 

@@ -142,3 +142,18 @@ class InboxSMTPServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def start_smtp(sessions: Any, settings: Any) -> InboxSMTPServer:
+    """The inbox's listener as `crm serve` runs it: every message goes to flows.deliver."""
+    from flows.deliver import deliver
+
+    def deliver_here(raw: bytes, *, recipients: list[str], mail_from: str, provider: str, **client: Any) -> Any:
+        return deliver(raw, recipients=recipients, mail_from=mail_from, provider=provider, sessions=sessions,
+                       settings=settings, **client)
+
+    server = InboxSMTPServer(deliver=deliver_here, host=settings.inbox_smtp_host, port=settings.inbox_smtp_port,
+                             inbox_address=settings.inbox_address, max_bytes=settings.inbox_max_bytes)
+    server.start()
+    log.info("inbox SMTP listener on %s:%s for %s", settings.inbox_smtp_host, server.port, settings.inbox_address)
+    return server

@@ -30,7 +30,7 @@ from agents import gate
 from agents.runner import AgentRunner, Turn, thread_key
 from channels.slack import cards
 from channels.slack.identity import Refusal, identify, slack_id_for
-from channels.slack.text import chunks, escape, mrkdwn
+from channels.slack.text import chunks, escape, mrkdwn, sentence
 from store.db import unit_of_work
 from store.errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationFailed
 from store.models import Approval, User
@@ -447,7 +447,3 @@ def _name(session: Session, user_id: uuid.UUID | None) -> str | None:
     user = session.get(User, user_id) if user_id else None
     return user.name if user else None
 
-
-def sentence(text: str) -> str:
-    text = text.strip()
-    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")

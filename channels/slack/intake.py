@@ -12,9 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from channels.slack.bot import SlackBot, sentence
 from channels.slack.identity import Refusal, slack_id_for
-from channels.slack.text import chunks, mrkdwn
+from channels.slack.text import chunks, mrkdwn, sentence
 from store.db import unit_of_work
 from store.errors import CRMError, TooLarge
 from store.models import Job, User
@@ -26,7 +25,12 @@ from store.services.org import actor_for_user, get_workspace
 log = logging.getLogger("crm.slack")
 
 
-def take_files(bot: SlackBot, *, slack_user: str, team_id: str | None, channel: str, thread_ts: str,
+# The SlackBot (channels/slack/bot.py): it hands its files and finished jobs here, so this module
+# names it only by what it uses of it.
+Bot = Any
+
+
+def take_files(bot: Bot, *, slack_user: str, team_id: str | None, channel: str, thread_ts: str,
                files: list[dict[str, Any]], in_dm: bool) -> None:
     """Files shared with the bot: each recording or transcript goes to the call pipeline;
     the proposals come back in this thread when the job is done."""
@@ -85,7 +89,7 @@ def _refusal(name: str, exc: CRMError) -> str:
     return f"❌ I can't take {name}: {sentence(message)}"
 
 
-def _download(bot: SlackBot, url: str, path: Path, most: int, name: str) -> None:
+def _download(bot: Bot, url: str, path: Path, most: int, name: str) -> None:
     """The shared file into `path`, in chunks; refused (TooLarge) once more than `most` bytes came."""
     token = bot.settings.slack_bot_token.get_secret_value() if bot.settings.slack_bot_token else ""
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
@@ -98,7 +102,7 @@ def _download(bot: SlackBot, url: str, path: Path, most: int, name: str) -> None
             out.write(chunk)
 
 
-def report_job(bot: SlackBot, job_id: uuid.UUID) -> None:
+def report_job(bot: Bot, job_id: uuid.UUID) -> None:
     """Tell the rep what a finished email or call job proposed (or why it failed): in the Slack
     thread the recording came from, else in a DM."""
     with unit_of_work(bot.sessions, readonly=True) as session:

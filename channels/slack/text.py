@@ -65,3 +65,8 @@ def chunks(text: str, limit: int = 3500) -> list[str]:
     if current.strip():
         out.append(current)
     return [c.rstrip("\n") for c in out] or [""]
+
+
+def sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")

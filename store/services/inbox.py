@@ -28,7 +28,6 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,12 +35,12 @@ from sqlalchemy.orm import Session
 from mail.types import Address, OriginalMessage, ParsedEmail, SenderCheck
 from store import audit, events
 from store.actor import Actor
-from store.errors import ValidationFailed
 from store.files import keep
 from store.import_formats import FREE_MAIL
 from store.models import Company, Contact, Deal, Email, EmailAttachment, EmailParticipant, User, Workspace
 from store.models.enums import AuditAction, Direction, EmailParticipantRole, Surface
 from store.permissions import owner_readable
+from store.services.inbox_settings import unauthenticated_policy
 from store.services.org import actor_for_user
 
 
@@ -57,33 +56,12 @@ class CheckLater(Exception):
     """The workspace refuses unauthenticated mail and DNS failed mid-check: try again, nothing is lost."""
 
 
-UNAUTHENTICATED_POLICIES = ("flag", "refuse")
-
-
 @dataclass
 class Stored:
     email: Email
     actor: Actor
     duplicate: bool
     notes: list[str] = field(default_factory=list)  # what the rep should know (unreadable deal route, ...)
-
-
-def unauthenticated_policy(ws: Workspace) -> str:
-    """'flag' (the default: keep it, marked) or 'refuse', from `settings.inbox.unauthenticated`."""
-    value = ((ws.settings or {}).get("inbox") or {}).get("unauthenticated", "flag")
-    return value if value in UNAUTHENTICATED_POLICIES else "flag"
-
-
-def check_inbox_settings(settings: dict[str, Any]) -> None:
-    """Refuse an `inbox` workspace setting the inbox would not understand (ValidationFailed)."""
-    inbox = settings.get("inbox")
-    if inbox is None:
-        return
-    if not isinstance(inbox, dict) or set(inbox) - {"unauthenticated"}:
-        raise ValidationFailed('settings.inbox takes {"unauthenticated": "flag" | "refuse"}', field="settings")
-    if inbox.get("unauthenticated", "flag") not in UNAUTHENTICATED_POLICIES:
-        raise ValidationFailed(f"settings.inbox.unauthenticated must be one of {', '.join(UNAUTHENTICATED_POLICIES)}, "
-                               f"not {inbox['unauthenticated']!r}", field="settings")
 
 
 def find_sender(session: Session, address: str, workspace: Workspace | None = None) -> User:

@@ -18,8 +18,9 @@ from store.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from store.models import ApiToken, Approval, Pipeline, Stage, Team, User, Workspace
 from store.models.enums import AuditAction, Role, StageKind, Surface
 from store.permissions import require_role
-from store.services import approvals as approval_policy
+from store.services.approvals import check_policy, visible_to
 from store.services.crud import Access, EntitySpec, register
+from store.services.inbox_settings import check_inbox_settings
 from store.types import utcnow
 
 TOKEN_PREFIX = "crm_"
@@ -101,7 +102,7 @@ def update_workspace(session: Session, *, actor: Actor, changes: dict[str, Any])
     if changes.get("own_domains") is not None:
         changes["own_domains"] = [normalize.domain(d) for d in changes["own_domains"]]
     if changes.get("settings") is not None:
-        approval_policy.check_policy(changes["settings"])
+        check_policy(changes["settings"])
     if changes.get("timezone"):
         try:
             ZoneInfo(changes["timezone"])
@@ -109,8 +110,6 @@ def update_workspace(session: Session, *, actor: Actor, changes: dict[str, Any])
             raise ValidationFailed(f"unknown time zone '{changes['timezone']}' (e.g. Europe/Lisbon)",
                                    field="timezone") from exc
     if changes.get("settings") is not None:
-        from store.services.inbox import check_inbox_settings  # inbox builds on org: imported here
-
         check_inbox_settings(changes["settings"])
     before = audit.snapshot(ws)
     for key, value in changes.items():
@@ -252,7 +251,7 @@ def admin_actor(session: Session, workspace: Workspace, surface: Surface) -> Act
 # the approvals service's rule (its requester and whoever may decide it), not the team-read of
 # owned records: a proposal carries evidence (email text, a call) its requester's teammates may not read.
 approvals = register(EntitySpec(
-    name="approval", plural="approvals", model=Approval, access=Access.RULE, visible=approval_policy.visible_to,
+    name="approval", plural="approvals", model=Approval, access=Access.RULE, visible=visible_to,
     default_sort="-created_at", creatable=False, updatable=False, deletable=False,
 ))
 

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+import store.services.approvals as approvals
 from store import normalize, pricing
 from store.actor import Actor
 from store.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -32,7 +33,6 @@ from store.models import Approval, AuditLog, Deal, Product, Quote, QuoteLineItem
 from store.models.enums import ApprovalStatus, AuditAction, Role
 from store.models.enums import QuoteStatus as S
 from store.permissions import can_write_owner
-from store.services import approvals
 from store.services.crud import Access, EntitySpec, get, out_of_range, register, spec_for, update
 from store.services.org import actor_for_user
 from store.types import utcnow
