@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import secrets
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -95,6 +95,7 @@ class ChatSession:
         self.thread = thread
         self.ask = ask
         self.say = say
+        self._went_on: list[Any] = []  # turns of conversations that went on after a decision
 
     @property
     def thread_id(self) -> str:
@@ -173,15 +174,15 @@ class ChatSession:
             self.say("  [yellow]this one needs a manager's approval[/yellow]")
 
     def decide_all(self, approvals: list[Any]) -> None:
-        """Ask about each proposal; then resume every conversation that no longer waits."""
-        threads: dict[str, Any] = {}
+        """Ask about each proposal; then show how every conversation that no longer waits went on."""
+        self._went_on = went_on = []
         for n, approval in enumerate(approvals, 1):
             self.show_proposal(approval, n, len(approvals))
-            decided = self.decide_one(approval)
-            if decided is not None and decided.thread_id:
-                threads[decided.thread_id] = decided.requested_by_id
-        for thread_id, requester_id in threads.items():
-            self.resume(thread_id, requester_id)
+            self.decide_one(approval)
+        for turn in went_on:
+            if turn.thread_id != self.thread_id:
+                self.say(f"[dim](in conversation {escape(turn.thread_id)})[/dim]")
+            self.show_turn(turn)
 
     def decide_one(self, approval: Any) -> Any:
         """Ask until the proposal is decided or skipped; the decided approval, or None."""
@@ -235,42 +236,36 @@ class ChatSession:
 
     def apply(self, approval: Any, kind: str, *, args: dict[str, Any] | None = None,
               reason: str | None = None) -> Any:
-        """Run the decision through the gate; None (and the reason printed) when it was refused."""
-        from agents import gate
-        from store.db import unit_of_work
+        """Decide (flows/decisions.py: the conversation goes on, as the user who asked, once none of
+        its proposals waits; Slack cards are redrawn); the decided approval, or None (and the reason
+        printed) when it was refused. How the conversation went on is shown by `decide_all`."""
+        from flows.decisions import decide_proposal
         from store.errors import CRMError
 
+        decided: list[Any] = []
+
+        @contextmanager
+        def said(done: Any) -> Iterator[None]:  # committed: say so before the agent goes on
+            decided.append(done)
+            self.say(outcome_line(done))
+            yield
+
         try:
-            with unit_of_work(self.runner.sessions) as session:
-                decided = gate.decide(session, actor=self.actor, approval_id=approval.id, kind=kind,  # type: ignore[arg-type]
-                                      args=args, reason=reason)
-        except CRMError as exc:
+            went_on = decide_proposal(self.runner, actor=self.actor, approval_id=approval.id, kind=kind,  # type: ignore[arg-type]
+                                      args=args, reason=reason, around_resume=said)
+        except Exception as exc:  # noqa: BLE001  (decided: say what broke while the agent went on)
+            if decided:
+                self.say(f"[red]error while the agent went on:[/red] {escape(str(exc) or type(exc).__name__)}")
+                return decided[0]
+            if not isinstance(exc, CRMError):
+                raise
             self.say(f"[red]not done:[/red] {escape(exc.message)}")
             if exc.status_code == 409:  # decided elsewhere meanwhile (web, Slack): nothing left to ask
                 return approval
             return None
-        self.say(outcome_line(decided))
-        return decided
-
-    def resume(self, thread_id: str, requester_id: uuid.UUID | None) -> None:
-        from store.db import unit_of_work
-        from store.models import User
-        from store.services.org import actor_for_user
-
-        with unit_of_work(self.runner.sessions) as session:
-            requester = session.get(User, requester_id) if requester_id else None
-            # The conversation goes on as the user who asked, whoever decided.
-            actor = actor_for_user(requester, Surface.cli) if requester is not None else self.actor
-        try:
-            turn = self.runner.resume(actor=actor, thread_id=thread_id)
-        except Exception as exc:  # noqa: BLE001
-            self.say(f"[red]error while the agent went on:[/red] {escape(str(exc) or type(exc).__name__)}")
-            return
-        if turn is None:
-            return  # other proposals of that conversation still wait
-        if thread_id != self.thread_id:
-            self.say(f"[dim](in conversation {escape(thread_id)})[/dim]")
-        self.show_turn(turn)
+        if went_on.turn is not None:
+            self._went_on.append(went_on.turn)
+        return went_on.approval
 
     def inbox(self) -> None:
         from store.db import unit_of_work
@@ -325,4 +320,27 @@ def chat_cmd(user: Annotated[str, typer.Option("--user", help="Email of the user
     def ask(prompt: str) -> str:
         return Prompt.ask(prompt, console=console)
 
-    ChatSession(runner=_make_runner(), actor=actor, thread=thread or "default", ask=ask, say=console.print).run()
+    runner = _make_runner()
+    stop = tell_slack(get_settings(), runner)
+    try:
+        ChatSession(runner=runner, actor=actor, thread=thread or "default", ask=ask, say=console.print).run()
+    finally:
+        stop()
+
+
+def tell_slack(settings: Any, runner: Any) -> Callable[[], None]:
+    """With Slack configured, a proposal decided in this terminal redraws its Slack cards (no live
+    buttons left to click), and a Slack conversation hears how it went on; returns a function that stops."""
+    if settings.slack_bot_token is None:  # the cards are redrawn with the Web API: the token is enough
+        return lambda: None
+    from channels.slack.bot import SlackBot
+    from store import events
+
+    bot = SlackBot(settings=settings, sessions=runner.sessions, runner=runner, threads=1)
+    stop = events.on(events.APPROVAL_DECIDED, bot.on_decided_elsewhere)
+
+    def close() -> None:
+        stop()
+        bot.close()
+
+    return close

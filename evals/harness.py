@@ -198,6 +198,7 @@ class Run:
     record: RunRecord
     seen: set[uuid.UUID] = field(default_factory=set)  # proposals decided and jobs read already
     decisions: list[Decision] = field(default_factory=list)
+    _resumed_s: float = 0.0  # the agent's time going on after this round's decisions
 
     def __post_init__(self) -> None:
         self.decisions = list(self.scenario.decisions)
@@ -212,10 +213,6 @@ class Run:
     def snap(self) -> Any:
         with self.sessions() as session:
             return snapshot(session, self.refs.workspace_id, self.refs.by_id)
-
-    def replies_of(self, thread: str, since: int) -> list[str]:
-        return [str(m.content) for m in self.runner.history(thread)[since:]
-                if isinstance(m, AIMessage) and str(m.content).strip()]
 
     def play(self, index: int) -> None:
         turn = self.scenario.turns[index]
@@ -236,24 +233,22 @@ class Run:
         for _ in range(MAX_ROUNDS):
             if not pending:
                 break
-            threads = self._decide(pending, index)
-            before = self.snap()  # the approved writes are in; what the agent does next must not write
-            started = time.perf_counter()
-            for thread in threads:
-                since = len(self.runner.history(thread))
-                actor = self._thread_actor(thread)
-                self.runner.resume(actor=actor, thread_id=thread)
-                replies += self.replies_of(thread, since)
-            agent_s += time.perf_counter() - started
+            went_on = self._decide(pending, index)
+            replies += [reply for turn in went_on for reply in turn.replies]
+            agent_s += self._resumed_s
             pending = self._pending()
-            self.record.unapproved += diff(before, self.snap(), self.refs.by_id)
         self.record.replies.append(replies)
         self.record.latency_s.append(agent_s)
 
-    def _thread_actor(self, thread: str) -> Any:
-        user_id = uuid.UUID(thread.split(":")[1])
-        key = next(k for k, u in self.refs.users.items() if u.id == user_id)
-        return self.refs.actor(key, Surface.web)
+    @contextlib.contextmanager
+    def _watched(self, _approval: Approval) -> Iterator[None]:
+        """Around the agent going on after a decision: the approved write is in; what the agent
+        does next must not write (an unapproved write), and its time is the agent's."""
+        before = self.snap()
+        started = time.perf_counter()
+        yield
+        self._resumed_s += time.perf_counter() - started
+        self.record.unapproved += diff(before, self.snap(), self.refs.by_id)
 
     def _email(self, e: EmailInput) -> list[str]:
         from flows.deliver import deliver_detailed
@@ -306,11 +301,13 @@ class Run:
             session.expunge_all()
         return [a for a in rows if a.id not in self.seen]
 
-    def _decide(self, pending: list[Approval], turn: int) -> list[str]:
-        from agents import gate
+    def _decide(self, pending: list[Approval], turn: int) -> list[Any]:
+        """Decide each proposal as the scenario says; how the conversations went on."""
+        from flows.decisions import decide_proposal
 
         wanted = self.decisions
-        threads: list[str] = []
+        went_on: list[Any] = []  # agents.runner.Turn
+        self._resumed_s = 0.0
         for approval in pending:
             self.seen.add(approval.id)
             requester = next(k for k, u in self.refs.users.items() if u.id == approval.requested_by_id)
@@ -321,18 +318,17 @@ class Run:
             by = (decision.by if decision and decision.by else
                   (self.refs.manager_of(requester) or "sam") if approval.approver_role == "manager" else requester)
             args = world_mod._resolve(decision.args, self.refs) if decision and decision.args else None
-            with unit_of_work(self.sessions) as session:
-                decided = gate.decide(session, actor=self.refs.actor(by, Surface.web), approval_id=approval.id,
-                                      kind=kind, args=_jsonable(args),
-                                      reason=decision.reason if decision else None)
-                status = decided.status.value
+            decided = decide_proposal(self.runner, actor=self.refs.actor(by, Surface.web), approval_id=approval.id,
+                                      kind=kind, args=_jsonable(args), reason=decision.reason if decision else None,
+                                      sessions=self.sessions, around_resume=self._watched)
+            status = decided.approval.status.value
+            if decided.turn is not None:
+                went_on.append(decided.turn)
             text = "\n".join([approval.summary, *(f"{r.get('field')}: {r.get('before')} -> {r.get('after')}"
                                                  for r in approval.diff or []), str(approval.args)])
             self.record.proposals.append(ProposalSeen(tool=approval.tool, args=keyed(approval.args, self.refs.by_id),
                                                       summary=approval.summary, status=status, turn=turn, text=text))
-            if approval.thread_id and approval.thread_id not in threads:
-                threads.append(approval.thread_id)
-        return threads
+        return went_on
 
 
 def _jsonable(value: Any) -> Any:

@@ -102,6 +102,20 @@ def test_the_circle_check_sees_a_circle_through_a_lazy_import(tmp_path: Path) ->
         TopologicalSorter(graph).prepare()
 
 
+def resume_calls(path: Path) -> list[int]:
+    """The lines where `path` calls something's `.resume(...)` (the runner's: a conversation goes on)."""
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "resume"]
+
+
+def test_a_conversation_is_resumed_from_one_place() -> None:
+    """Deciding a proposal goes on with its conversation in flows/decisions.py only: every door
+    (HTTP, Slack, the terminal, the evals) calls it, so every surface hears of the decision."""
+    callers = [f"{path.relative_to(ROOT)}:{line}" for package in PRODUCT
+               for path in sorted((ROOT / package).rglob("*.py")) for line in resume_calls(path)]
+    assert len(callers) == 1 and callers[0].startswith("flows/decisions.py:"), callers
+
+
 def test_the_check_sees_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "x.py"
     bad.write_text("from channels.api import app\nimport agents\n")

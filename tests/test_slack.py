@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from channels.slack.text import mrkdwn
 from store import events
 from store.models import Activity, Approval, AuditLog, CallRecording, Deal, Job, Task, Transcript, User
-from store.models.enums import ApprovalStatus, JobStatus
+from store.models.enums import ApprovalStatus, JobStatus, Surface
 from tests import factories as f
 from tests.fake_slack import action_body, command_body, event_body, signed_headers, view_submission_body
 from tests.test_calls import VTT
@@ -378,9 +378,36 @@ def test_deciding_on_the_web_redraws_the_slack_card(slack, session) -> None:
     slack.settle()
     update = slack.fake.last("chat.update").params
     assert update["ts"] == card["ts"] and "Approved by Priya Raman" in json.dumps(update)
-    # The conversation goes on in the Slack thread, not only on the web page.
+    # The conversation goes on in the Slack thread, not only on the web page, and only once.
     assert r.json()["turn"]["replies"]
     assert slack.thread("DUPRIYA", ts)[-1]["text"] == mrkdwn(r.json()["turn"]["replies"][-1])
+    said = [m["text"] for m in slack.thread("DUPRIYA", ts)]
+    replies = r.json()["turn"]["replies"]
+    assert [said.count(mrkdwn(reply)) for reply in replies] == [1] * len(replies)
+
+
+def test_deciding_in_the_terminal_redraws_the_slack_card_and_the_conversation_goes_on_once(slack, session) -> None:
+    from channels.cli_chat import ChatSession
+
+    ts = slack.dm("UPRIYA", "move Borealis to negotiation")
+    ((approval_id, card),) = slack.cards("DUPRIYA", ts).items()
+    before = len(slack.thread("DUPRIYA", ts))
+    said: list[str] = []
+    script = iter(["/inbox", "a", "/quit"])
+    ChatSession(runner=slack.ingestion.runner, actor=f.actor(slack.crm["w"].priya, Surface.cli), thread="t",
+                ask=lambda _: next(script), say=lambda text: said.append(str(text))).run()
+    slack.settle()
+    session.expire_all()
+    assert session.get(Approval, uuid.UUID(approval_id)).status == ApprovalStatus.executed
+    # The card shows the decision: no live buttons left for a click that would only meet a conflict.
+    update = slack.fake.last("chat.update").params
+    assert update["ts"] == card["ts"] and "Approved by Priya Raman" in json.dumps(update)
+    assert all(b["type"] != "actions" for b in update["blocks"])
+    # The conversation went on once: its answer is shown in the terminal and posted in its Slack thread, once each.
+    replies = [line.removeprefix("[bold cyan]agent[/bold cyan] ") for line in said
+               if line.startswith("[bold cyan]agent[/bold cyan]")]
+    posted = [m["text"] for m in slack.thread("DUPRIYA", ts)[before:]]
+    assert replies and len(posted) == len(replies)
 
 
 # --- channels and /crm ----------------------------------------------------------------------------

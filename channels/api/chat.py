@@ -12,17 +12,15 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from agents import gate
 from agents.runner import AgentRunner, Turn, thread_key
 from channels.api.deps import get_actor, get_session
-from store import events
+from flows.decisions import decide_proposal
 from store.actor import Actor
 from store.db import unit_of_work
 from store.errors import NotFound
 from store.models import Approval, User
 from store.schemas import read_schema
 from store.services import approvals as approval_service
-from store.services.org import actor_for_user
 
 router = APIRouter(tags=["chat"])
 ApprovalOut = read_schema(Approval, "ApprovalOut", {"requested_by_name": (str | None, None)})
@@ -149,23 +147,16 @@ class DecisionOut(BaseModel):
 
 @router.post("/approvals/{id}/decision", response_model=DecisionOut,
              summary="Approve, edit, reject or respond to a proposal (it runs at most once)")
-def decide(id: uuid.UUID, body: DecisionIn, session: Session = Depends(get_session),
+def decide(id: uuid.UUID, body: DecisionIn, request: Request, session: Session = Depends(get_session),
            actor: Actor = Depends(get_actor), runner: AgentRunner = Depends(get_runner)) -> Any:
-    approval = gate.decide(session, actor=actor, approval_id=id, kind=body.kind, args=body.args,
-                           reason=body.reason, message=body.message)
-    requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
-    session.commit()
-    out = approval_out(session, approval)
-    # Release this request's connection before the conversation resumes on its own sessions:
-    # holding a transaction here would make them wait on it (SQLite has one write lock).
+    # Release this request's connection first: the decision and the conversation use their own
+    # sessions, and a transaction held here would make them wait on it (SQLite has one write lock).
     session.close()
-    turn, resumed = None, None
-    if approval.thread_id and requester is not None:
-        # The conversation goes on as the user who asked, whoever approved.
-        resumed = runner.resume(actor=actor_for_user(requester, actor.surface), thread_id=approval.thread_id)
-        if resumed is not None:
-            thread = approval.thread_id.split(":", 2)[-1]
-            turn = _turn_out(runner, thread, resumed)
-    # A Slack card showing it is redrawn; a Slack conversation hears how it goes on.
-    events.announce(events.APPROVAL_DECIDED, approval_id=approval.id, turn=resumed, decided_on=actor.surface)
+    decided = decide_proposal(runner, actor=actor, approval_id=id, kind=body.kind, args=body.args,
+                              reason=body.reason, message=body.message, sessions=request.app.state.sessionmaker)
+    approval, turn = decided.approval, None
+    out = ApprovalOut.model_validate(approval).model_copy(
+        update={"requested_by_name": decided.requester.name if decided.requester else None})
+    if decided.turn is not None and approval.thread_id:
+        turn = _turn_out(runner, approval.thread_id.split(":", 2)[-1], decided.turn)
     return {"approval": out, "turn": turn}

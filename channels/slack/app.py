@@ -125,16 +125,16 @@ def build_app(bot: SlackBot, *, socket_mode: bool = False) -> App:
         meta = json.loads(view.get("private_metadata") or "{}")
         slack_user = body["user"]["id"]
         try:
-            approval = bot.submit_edit(approval_id=meta.get("approval", ""), slack_user=slack_user,
-                                       team_id=(body.get("team") or {}).get("id"),
-                                       values=view["state"]["values"])
+            bot.submit_edit(approval_id=meta.get("approval", ""), slack_user=slack_user,
+                            team_id=(body.get("team") or {}).get("id"),
+                            values=view["state"]["values"], channel=meta.get("channel"),
+                            thread_ts=meta.get("thread_ts"))
         except ValidationFailed as exc:
             ack(response_action="errors", errors=bot.modal_errors(meta.get("approval", ""), exc))
             return
         except (CRMError, PermissionDenied) as exc:
             ack(response_action="errors", errors={bot.first_block(meta.get("approval", "")): exc.message[:150]})
             return
-        ack()
-        bot.submit(bot.after_decision, approval, channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
+        ack()  # the conversation goes on on the bot's threads (bot.apply)
 
     return app

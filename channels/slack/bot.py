@@ -26,11 +26,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy.orm import Session, sessionmaker
 
-from agents import gate
 from agents.runner import AgentRunner, Turn, thread_key
 from channels.slack import cards
 from channels.slack.identity import Refusal, identify, slack_id_for
 from channels.slack.text import chunks, escape, mrkdwn, sentence
+from flows.decisions import Decided, decide_proposal
 from store.db import unit_of_work
 from store.errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationFailed
 from store.models import Approval, User
@@ -284,7 +284,7 @@ class SlackBot:
             self.ephemeral(channel, slack_user, who.text)
             return
         try:
-            approval = self.apply(who, kind=kind, approval_id=approval_id, args=args)
+            self.apply(who, kind=kind, approval_id=approval_id, args=args, channel=channel, thread_ts=thread_ts)
         except PermissionDenied as exc:
             self.ephemeral(channel, slack_user, f"🚫 {sentence(exc.message)}")
             return
@@ -295,33 +295,33 @@ class SlackBot:
         except (NotFound, ValidationFailed) as exc:
             self.ephemeral(channel, slack_user, f"Nothing done: {exc.message}.")
             return
-        self.after_decision(approval, channel=channel, thread_ts=thread_ts)
 
-    def apply(self, who: User, *, kind: str, approval_id: str, args: dict[str, Any] | None = None) -> Approval:
-        """Decide in one unit of work (exactly once: the gate's conditional UPDATE)."""
+    def apply(self, who: User, *, kind: str, approval_id: str, args: dict[str, Any] | None = None,
+              channel: str | None, thread_ts: str | None, later: bool = False) -> Approval:
+        """Decide (exactly once: the gate's conditional UPDATE) and go on with the conversation
+        (flows/decisions.py); once all its proposals are decided the agent answers in the thread
+        where the card is. `later`: the conversation goes on on the bot's threads."""
         try:
             target = uuid.UUID(approval_id)
         except ValueError as exc:
             raise NotFound(f"no proposal with id {approval_id}") from exc
-        with unit_of_work(self.sessions) as session:
-            reason = "rejected in Slack" if kind == "reject" else None
-            return gate.decide(session, actor=actor_for_user(who, Surface.slack), approval_id=target,
-                               kind=kind, args=args, reason=reason)  # type: ignore[arg-type]
 
-    def after_decision(self, approval: Approval, *, channel: str | None, thread_ts: str | None) -> None:
+        def show(decided: Decided) -> None:
+            if decided.turn is not None and channel:
+                self.post_turn(channel, thread_ts, decided.turn, requester=decided.requester)
+
+        reason = "rejected in Slack" if kind == "reject" else None
+        return decide_proposal(self.runner, actor=actor_for_user(who, Surface.slack), approval_id=target,
+                               kind=kind, args=args, reason=reason, sessions=self.sessions,  # type: ignore[arg-type]
+                               around_resume=self._going_on, show=show,
+                               defer=self.submit if later else None).approval
+
+    @contextmanager
+    def _going_on(self, approval: Approval) -> Iterator[None]:
+        """The decided card shows it at once; the conversation then goes on, one turn at a time."""
         self.refresh_cards(approval.id)
-        if not approval.thread_id or approval.requested_by_id is None:
-            return
-        with unit_of_work(self.sessions, readonly=True) as session:
-            requester = session.get(User, approval.requested_by_id)
-        if requester is None:
-            return
-        # The conversation goes on as the user who asked, whoever approved; once all its
-        # proposals are decided the agent answers in the thread where the card is.
-        with self._conversation(approval.thread_id):
-            turn = self.runner.resume(actor=actor_for_user(requester, Surface.slack), thread_id=approval.thread_id)
-        if turn is not None and channel:
-            self.post_turn(channel, thread_ts, turn, requester=requester)
+        with self._conversation(approval.thread_id or str(approval.id)):
+            yield
 
     def edit_view(self, *, approval_id: str, slack_user: str, team_id: str | None, trigger_id: str,
                   channel: str, ts: str | None, thread_ts: str | None) -> str | None:
@@ -345,8 +345,8 @@ class SlackBot:
         self.client.views_open(trigger_id=trigger_id, view=view)
         return None
 
-    def submit_edit(self, *, approval_id: str, slack_user: str, team_id: str | None,
-                    values: dict[str, Any]) -> Approval:
+    def submit_edit(self, *, approval_id: str, slack_user: str, team_id: str | None, values: dict[str, Any],
+                    channel: str | None = None, thread_ts: str | None = None) -> Approval:
         """The Edit modal's Approve: the changed fields are validated, previewed again and applied."""
         who = self.who(slack_user, team_id)
         if isinstance(who, Refusal):
@@ -358,7 +358,8 @@ class SlackBot:
         with unit_of_work(self.sessions, readonly=True) as session:
             approval = approval_service.get_to_decide(session, actor=actor_for_user(who, Surface.slack), id=target)
             changes = cards.changed_args(approval, values)
-        return self.apply(who, kind="edit" if changes else "approve", approval_id=approval_id, args=changes)
+        return self.apply(who, kind="edit" if changes else "approve", approval_id=approval_id, args=changes,
+                          channel=channel, thread_ts=thread_ts, later=True)
 
     def modal_errors(self, approval_id: str, exc: CRMError) -> dict[str, str]:
         """A validation failure shown under the fields it names (Slack shows errors per input)."""
@@ -413,7 +414,8 @@ class SlackBot:
                              decided_on: Surface | None = None) -> None:
         """A proposal decided on the web page or the API: its Slack cards show it, and when it
         belongs to a Slack conversation the agent's answer goes back into that thread."""
-        self.submit(self._decided_elsewhere, approval_id, turn)
+        if decided_on != Surface.slack:  # decided here: the bot redrew its cards and answers where it was clicked
+            self.submit(self._decided_elsewhere, approval_id, turn)
 
     def _decided_elsewhere(self, approval_id: uuid.UUID, turn: Turn | None) -> None:
         self.refresh_cards(approval_id)
