@@ -412,7 +412,7 @@ class SlackBot:
 
     def on_decided_elsewhere(self, approval_id: uuid.UUID, turn: Turn | None = None,
                              decided_on: Surface | None = None) -> None:
-        """A proposal decided on the web page or the API: its Slack cards show it, and when it
+        """A proposal decided on the web page, the API or in `crm chat`: its Slack cards show it, and when it
         belongs to a Slack conversation the agent's answer goes back into that thread."""
         if decided_on != Surface.slack:  # decided here: the bot redrew its cards and answers where it was clicked
             self.submit(self._decided_elsewhere, approval_id, turn)
