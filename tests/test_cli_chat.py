@@ -135,3 +135,32 @@ def test_unknown_user_is_a_clear_error(demo) -> None:  # type: ignore[no-untyped
     result = CliRunner().invoke(app, ["chat", "--user", "nobody@example.com"], input="/quit\n")
     assert result.exit_code == 1
     assert "no user with email nobody@example.com" in result.output
+
+
+def test_a_proposal_decided_in_crm_chat_redraws_its_slack_card(demo, fake_slack, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16: decided in the terminal, a proposal's Slack card no longer offers live buttons."""
+    import json
+
+    from slack_sdk import WebClient
+
+    from store.settings import get_settings
+
+    chat("move Borealis to proposal", "s", "/quit")  # it waits
+    [approval] = approvals()
+    # The card Slack shows for it, where the bot posted it.
+    card = WebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url).chat_postMessage(
+        channel="DPRIYA", text=f"Proposal: {approval.summary}", blocks=[{"type": "actions", "elements": []}])
+    with unit_of_work() as session:
+        row = session.get(Approval, approval.id)
+        row.source_ref = {**row.source_ref, "slack_cards": [{"channel": "DPRIYA", "ts": card["ts"]}]}
+    monkeypatch.setenv("CRM_SLACK_BOT_TOKEN", fake_slack.bot_token)
+    monkeypatch.setenv("CRM_SLACK_API_URL", fake_slack.api_url)
+    get_settings.cache_clear()
+
+    out = chat("/inbox", "a", "/quit")
+
+    assert "executed" in out and borealis_stage() == "Proposal"
+    update = fake_slack.last("chat.update").params
+    assert update["channel"] == "DPRIYA" and update["ts"] == card["ts"]
+    shown = json.dumps(update)
+    assert "Approved by Priya" in shown and '"actions"' not in shown.replace(" ", "")
