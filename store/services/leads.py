@@ -104,6 +104,7 @@ CONVERTED_STAGES = (LifecycleStage.opportunity, LifecycleStage.customer, Lifecyc
 MIN_PER_CLASS = 10  # converted and unconverted contacts needed to train
 TEST_SHARE = 0.25
 L2_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # the penalty is chosen on the latest fifth of the training part
+DEFAULT_L2 = 3.0  # when that fifth or the rest lacks an outcome to choose on
 COUNT_CAP = 10  # engagement counts above this add nothing (one noisy account must not dominate)
 RECENCY_CAP_DAYS = 365
 FEATURE_VERSION = 1
@@ -333,8 +334,14 @@ def train_lead_score(session: Session, *, workspace_id: uuid.UUID, trained_by_id
         raise ValidationFailed(f"the earliest {len(train_y)} contacts (the training part) are all "
                                f"{'converted' if train_y[0] else 'unconverted'}; nothing to learn from yet",
                                field="history")
-    l2 = _pick_l2(train_x, train_y)
-    model = ml.LogisticModel.fit(train_x, train_y, l2=l2)
+    # The penalty: the best log loss on the latest fifth of the training part (again by time). Many
+    # one-hot features (industries, sources) and a few hundred examples overfit easily; the test part
+    # is never looked at for this choice.
+    holdout = max(1, len(train_x) // 5)
+    tunable = len(set(train_y[:-holdout])) == 2 and holdout >= 5
+    trained = ml.train(train_x, train_y, l2_grid=L2_GRID, holdout=holdout if tunable else 0, score="log_loss",
+                       decimals=6, default_l2=DEFAULT_L2)
+    model, l2 = trained.model, trained.l2
     rate = sum(train_y) / len(train_y)
     probs = model.predict(test_x).tolist()
     report: dict[str, Any] = {
@@ -357,20 +364,6 @@ def train_lead_score(session: Session, *, workspace_id: uuid.UUID, trained_by_id
                               settings={"feature_version": FEATURE_VERSION, "count_cap": COUNT_CAP,
                                         "recency_cap_days": RECENCY_CAP_DAYS})
     return row, report
-
-
-def _pick_l2(xs: list[dict[str, float]], ys: list[int]) -> float:
-    """The L2 penalty with the best log loss on the latest fifth of the training part (again by time).
-
-    Many one-hot features (industries, sources) and a few hundred examples overfit easily; the
-    test part is never looked at for this choice."""
-    cut = len(xs) - max(1, len(xs) // 5)
-    fit_y, val_y = ys[:cut], ys[cut:]
-    if len(set(fit_y)) < 2 or len(val_y) < 5:
-        return 3.0
-    losses = {l2: ml.log_loss(ml.LogisticModel.fit(xs[:cut], fit_y, l2=l2).predict(xs[cut:]).tolist(), val_y)
-              for l2 in L2_GRID}
-    return min(L2_GRID, key=lambda l2: (round(losses[l2], 6), -l2))
 
 
 def _group(feature: str) -> str:

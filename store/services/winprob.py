@@ -53,7 +53,8 @@ MAX_SNAPSHOTS = 26  # a year of fortnights per deal
 TEST_SHARE = 0.25
 MIN_DEALS = 30  # closed deals in all
 MIN_EACH = 5  # wins and losses, in the training part and in the test part
-L2_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)  # tried on the learning part alone, see _choose_l2
+L2_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)  # tried on the learning part alone (see train)
+DEFAULT_L2 = 30.0  # when the learning part has too few wins or losses to choose on
 
 
 class NotEnoughHistory(ValidationFailed):
@@ -240,18 +241,26 @@ def train(session: Session, *, workspace_id: uuid.UUID, trained_by_id: uuid.UUID
             f"losses to learn from; this workspace has {len(deals)} ({wins} won, {len(deals) - wins} lost). "
             "The forecast keeps using the stage probabilities until then.")
     cut = int(len(deals) * (1 - TEST_SHARE))
-    train_set, test_set, all_set = _Set(), _Set(), _Set()
+    # The penalty is chosen on the last quarter of the learning deals, fitted on the rest: the same
+    # split by time as the test, never looking at the test deals.
+    tune_cut = int(cut * (1 - TEST_SHARE))
+    train_set, test_set, all_set, tune_fit, tune_check = _Set(), _Set(), _Set(), _Set(), _Set()
     for i, deal in enumerate(deals):
         snaps = _snapshots(deal, stages)
         (train_set if i < cut else test_set).add(deal, snaps)
         all_set.add(deal, snaps)
+        if i < cut:
+            (tune_fit if i < tune_cut else tune_check).add(deal, snaps)
     for name, part in (("learning", train_set), ("test", test_set)):
         if min(part.won, part.deals - part.won) < MIN_EACH:
             raise NotEnoughHistory(
                 f"the {name} part ({part.deals} deals, {part.won} won) needs at least {MIN_EACH} wins and "
                 f"{MIN_EACH} losses; close more deals or wait for more history")
-    l2, tuning = _choose_l2(deals[:cut], stages)
-    model = ml.LogisticModel.fit(train_set.features, train_set.labels, weights=train_set.weights, l2=l2)
+    tunable = min(tune_fit.won, tune_fit.deals - tune_fit.won, tune_check.won, tune_check.deals - tune_check.won) >= 2
+    trained = ml.train(train_set.features, train_set.labels, weights=train_set.weights, l2_grid=L2_GRID,
+                       holdout=len(tune_check.labels) if tunable else 0, score="brier", decimals=4,
+                       default_l2=DEFAULT_L2)
+    model, l2 = trained.model, trained.l2
     probs = model.predict(test_set.features)
     m_table = ml.reliability(probs, test_set.labels, test_set.weights)
     b_table = ml.reliability(test_set.baseline, test_set.labels, test_set.weights)
@@ -282,7 +291,7 @@ def train(session: Session, *, workspace_id: uuid.UUID, trained_by_id: uuid.UUID
         "weights": [{"feature": f, "label": _feature_label(f, names), "weight": round(c / s, 4)}
                     for f, c, s in sorted(zip(final.features, final.coef, final.scale, strict=True),
                                           key=lambda t: -abs(t[1]))],
-        "penalty": {"l2": l2, "tried": tuning},
+        "penalty": {"l2": l2, "tried": trained.tried},
         # The forecast's stage probabilities are the fallback: a model that does not beat them on
         # deals it never saw is reported, and its chances are shown as a second opinion only.
         "use_model": better,
@@ -298,23 +307,6 @@ def train(session: Session, *, workspace_id: uuid.UUID, trained_by_id: uuid.UUID
                               settings={"step_days": STEP_DAYS, "first_days": FIRST_DAYS, "l2": l2,
                                         "test_share": TEST_SHARE})
     return row, report
-
-
-def _choose_l2(learning: list[_Deal], stages: dict[uuid.UUID, _StageInfo]) -> tuple[float, list[dict[str, Any]]]:
-    """The penalty that predicts best on the last quarter of the learning deals when fitted on the
-    rest: the same split by time as the test, never looking at the test deals."""
-    cut = int(len(learning) * (1 - TEST_SHARE))
-    fit_set, check = _Set(), _Set()
-    for i, deal in enumerate(learning):
-        (fit_set if i < cut else check).add(deal, _snapshots(deal, stages))
-    if min(fit_set.won, fit_set.deals - fit_set.won, check.won, check.deals - check.won) < 2:
-        return 30.0, []
-    tried = []
-    for l2 in L2_GRID:
-        m = ml.LogisticModel.fit(fit_set.features, fit_set.labels, weights=fit_set.weights, l2=l2)
-        tried.append({"l2": l2, "brier": round(ml.brier(m.predict(check.features), check.labels, check.weights), 4)})
-    best = min(tried, key=lambda t: (t["brier"], -t["l2"]))
-    return best["l2"], tried
 
 
 def _r(v: float | None) -> float | None:
