@@ -86,7 +86,7 @@ def train_cmd(workspace: WorkspaceOpt = None) -> None:
     from channels.cli_common import _fail, _workspace
     from store.db import unit_of_work
     from store.errors import CRMError
-    from store.services.leads import train_lead_score
+    from store.services.lead_scoring import train_lead_score
 
     try:
         with unit_of_work() as session:
@@ -113,7 +113,8 @@ def score_cmd(workspace: WorkspaceOpt = None,
     from store.db import unit_of_work
     from store.errors import CRMError
     from store.models import Company, Contact
-    from store.services.leads import LEAD_STAGES, score_leads
+    from store.services.lead_features import LEAD_STAGES
+    from store.services.lead_scoring import score_leads
 
     try:
         with unit_of_work() as session:
@@ -146,7 +147,7 @@ def route_cmd(dry_run: Annotated[bool, typer.Option("--dry-run", help="Show who 
     from channels.cli_common import _fail, _workspace
     from store.db import unit_of_work
     from store.errors import CRMError
-    from store.services.leads import route_unassigned
+    from store.services.lead_routing import route_unassigned
 
     try:
         with unit_of_work() as session:
@@ -175,7 +176,7 @@ def explain_cmd(email: Annotated[str, typer.Argument(help="The contact's email a
     from channels.cli_common import _fail, _workspace
     from store.db import unit_of_work
     from store.errors import CRMError
-    from store.services.leads import contact_by_email, explain_lead
+    from store.services.lead_scoring import contact_by_email, explain_lead
 
     try:
         with unit_of_work(readonly=True) as session:

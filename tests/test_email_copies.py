@@ -112,7 +112,7 @@ def test_the_emails_api_keeps_one_copy_per_owner_and_never_names_another_teams(s
 def test_lead_scores_count_several_reps_copies_of_a_message_once(session) -> None:
     from store.models import EmailParticipant
     from store.models.enums import EmailParticipantRole
-    from store.services.leads import _load
+    from store.services.lead_features import load_facts
 
     w = f.world(session)
     ines = f.create(session, w.admin, "contact", first_name="Ines", email="ines@borealis.example")
@@ -121,7 +121,7 @@ def test_lead_scores_count_several_reps_copies_of_a_message_once(session) -> Non
         session.add(EmailParticipant(workspace_id=w.ws.id, email_id=copy.id, role=EmailParticipantRole.sender,
                                      address=ines.email, contact_id=ines.id))
     session.flush()
-    facts = _load(session, w.ws.id, [ines])  # what the score and its explanation are made of
+    facts = load_facts(session, w.ws.id, [ines])  # what the score and its explanation are made of
     assert [name for _, name, _ in facts[ines.id].events] == ["email"]
 
 

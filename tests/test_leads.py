@@ -37,7 +37,7 @@ from store.models.enums import (
     LifecycleStage,
     Surface,
 )
-from store.services import leads
+from store.services import lead_features, lead_routing, lead_scoring
 from store.services.sales import default_pipeline, stages_of
 from tests import factories as f
 from tools import TOOLS, ToolContext
@@ -89,8 +89,8 @@ def admin(w: f.World) -> Any:
     return f.actor(w.admin, Surface.cli)
 
 
-def route(session: Session, who: User, **kw: Any) -> list[leads.Assignment]:
-    done = leads.route_unassigned(session, actor=f.actor(who, Surface.cli), now=kw.pop("now", NOW), **kw)
+def route(session: Session, who: User, **kw: Any) -> list[lead_routing.Assignment]:
+    done = lead_routing.route_unassigned(session, actor=f.actor(who, Surface.cli), now=kw.pop("now", NOW), **kw)
     session.commit()
     return done
 
@@ -199,9 +199,9 @@ def test_a_rep_may_not_route_and_a_manager_only_to_their_team(session, w) -> Non
     new = lead(session, w, company(session, w))
     session.commit()
     with pytest.raises(PermissionDenied, match="only managers and admins can route leads"):
-        leads.route_unassigned(session, actor=f.actor(w.priya), now=NOW)
+        lead_routing.route_unassigned(session, actor=f.actor(w.priya), now=NOW)
     with pytest.raises(PermissionDenied):
-        leads.route_lead(session, actor=f.actor(w.raj), contact_id=new.id, now=NOW)
+        lead_routing.route_lead(session, actor=f.actor(w.raj), contact_id=new.id, now=NOW)
     assert session.scalar(select(LeadAssignment).where(LeadAssignment.contact_id == new.id)) is None
 
     [a] = route(session, w.dana)  # West's manager: eve (East) is not hers to assign to
@@ -235,7 +235,7 @@ def test_dry_run_writes_nothing_and_route_lead_refuses_non_leads(session, w) -> 
     a, b = lead(session, w, company(session, w)), lead(session, w, company(session, w))
     customer = lead(session, w, company(session, w), stage=LifecycleStage.customer)
     session.commit()
-    plan = leads.route_unassigned(session, actor=admin(w), now=NOW, dry_run=True)
+    plan = lead_routing.route_unassigned(session, actor=admin(w), now=NOW, dry_run=True)
     assert [p.user_id for p in plan] == [w.priya.id, w.raj.id] and all(p.id is None for p in plan)
     session.commit()
     assert owner_of(session, a) is None and owner_of(session, b) is None
@@ -243,8 +243,8 @@ def test_dry_run_writes_nothing_and_route_lead_refuses_non_leads(session, w) -> 
     assert session.scalar(select(LeadAssignment).where(LeadAssignment.workspace_id == w.ws.id)) is None
 
     with pytest.raises(ValidationFailed, match="not a lead"):
-        leads.route_lead(session, actor=admin(w), contact_id=customer.id, now=NOW)
-    one = leads.route_lead(session, actor=admin(w), contact_id=a.id, now=NOW)
+        lead_routing.route_lead(session, actor=admin(w), contact_id=customer.id, now=NOW)
+    one = lead_routing.route_lead(session, actor=admin(w), contact_id=a.id, now=NOW)
     assert one.user_id == w.priya.id and one.id is not None
 
 
@@ -322,7 +322,7 @@ def test_leakage_engagement_counts_only_before_conversion(session, w) -> None:
     for days in (40, 20, 5):
         _activity(session, w.ws.id, c, ActivityType.meeting, NOW - timedelta(days=days), w.priya.id)
     session.flush()
-    xs, ys, _, counts = leads.training_set(session, workspace_id=w.ws.id, now=NOW)
+    xs, ys, _, counts = lead_features.training_set(session, workspace_id=w.ws.id, now=NOW)
     assert ys == [1] and counts["converted"] == 1
     assert xs[0]["eng:meetings_30d"] == 1 and "eng:meetings_90d" not in xs[0]
     assert xs[0]["eng:days_since_last"] == pytest.approx(3)
@@ -347,7 +347,7 @@ def test_emails_count_once_and_inbound_is_seen(session, w) -> None:
             session.flush()
             session.add(ActivityTarget(workspace_id=w.ws.id, activity_id=act.id, contact_id=c.id))
     session.flush()
-    xs, ys, _, _ = leads.training_set(session, workspace_id=w.ws.id, now=NOW)
+    xs, ys, _, _ = lead_features.training_set(session, workspace_id=w.ws.id, now=NOW)
     assert ys == [0]
     assert (xs[0]["eng:emails_30d"], xs[0]["eng:emails_90d"], xs[0]["eng:inbound_90d"]) == (2, 1, 1)
     assert xs[0]["eng:days_since_last"] == pytest.approx(3)
@@ -356,7 +356,7 @@ def test_emails_count_once_and_inbound_is_seen(session, w) -> None:
 def test_lead_score_learns_who_converts_and_explains_it(session, w) -> None:
     history(session, w.ws.id, w.priya.id)
     session.commit()
-    row, report = leads.train_lead_score(session, workspace_id=w.ws.id, trained_by_id=w.admin.id, now=NOW)
+    row, report = lead_scoring.train_lead_score(session, workspace_id=w.ws.id, trained_by_id=w.admin.id, now=NOW)
     session.commit()
     assert row.kind == "lead_score" and row.trained_by_id == w.admin.id
     assert row.train_examples + row.test_examples == 260 and row.test_examples == 65
@@ -379,8 +379,8 @@ def test_lead_score_learns_who_converts_and_explains_it(session, w) -> None:
     customer.lead_score = 7
     session.commit()
 
-    hot_x = leads.explain_lead(session, f.actor(w.admin), hot.id, now=NOW)
-    cold_x = leads.explain_lead(session, f.actor(w.admin), cold.id, now=NOW)
+    hot_x = lead_scoring.explain_lead(session, f.actor(w.admin), hot.id, now=NOW)
+    cold_x = lead_scoring.explain_lead(session, f.actor(w.admin), cold.id, now=NOW)
     assert hot_x.score > 70 and cold_x.score < 30
     assert hot_x.fit > 0 and hot_x.engagement > 0 and cold_x.fit < 0
     top3 = [str(r) for r in hot_x.reasons[:3]]
@@ -391,7 +391,7 @@ def test_lead_score_learns_who_converts_and_explains_it(session, w) -> None:
     assert f"lead score {hot_x.score}/100" in text and "Fit +" in text and "engagement +" in text
 
     before = session.scalar(select(Contact.updated_at).where(Contact.id == hot.id))
-    counts = leads.score_leads(session, workspace_id=w.ws.id, now=NOW)
+    counts = lead_scoring.score_leads(session, workspace_id=w.ws.id, now=NOW)
     session.commit()
     session.refresh(hot), session.refresh(cold), session.refresh(customer)
     assert (hot.lead_score, cold.lead_score) == (hot_x.score, cold_x.score)
@@ -403,8 +403,8 @@ def test_lead_score_learns_who_converts_and_explains_it(session, w) -> None:
     hot.owner_id = w.priya.id
     session.commit()
     with pytest.raises(NotFound):
-        leads.explain_lead(session, f.actor(w.eve), hot.id, now=NOW)
-    assert leads.explain_lead(session, f.actor(w.raj), hot.id, now=NOW).score == hot_x.score
+        lead_scoring.explain_lead(session, f.actor(w.eve), hot.id, now=NOW)
+    assert lead_scoring.explain_lead(session, f.actor(w.raj), hot.id, now=NOW).score == hot_x.score
 
 
 def test_too_little_history_is_a_clear_error(session, w) -> None:
@@ -412,9 +412,9 @@ def test_too_little_history_is_a_clear_error(session, w) -> None:
     session.commit()
     with pytest.raises(ValidationFailed, match=r"needs at least 10 converted and 10 unconverted contacts; "
                                                r"found \d+ converted and \d+ unconverted"):
-        leads.train_lead_score(session, workspace_id=w.ws.id, now=NOW)
+        lead_scoring.train_lead_score(session, workspace_id=w.ws.id, now=NOW)
     with pytest.raises(NotFound, match="crm leads train"):
-        leads.score_leads(session, workspace_id=w.ws.id)
+        lead_scoring.score_leads(session, workspace_id=w.ws.id)
     assert session.scalar(select(ScoringModel).where(ScoringModel.workspace_id == w.ws.id)) is None
 
 
@@ -465,7 +465,7 @@ def test_lead_score_read_tool(session, w) -> None:
     assert tool.kind == "read"
     with pytest.raises(NotFound, match="no lead score model yet"):
         tool.run(_ctx(session, w.admin), tool.parse({"contact_id": str(c.id)}))
-    leads.train_lead_score(session, workspace_id=w.ws.id, now=NOW)
+    lead_scoring.train_lead_score(session, workspace_id=w.ws.id, now=NOW)
     out = tool.run(_ctx(session, w.admin), tool.parse({"contact_id": str(c.id)}))
     assert out.startswith(f"{c.full_name}: lead score ") and "Top reasons:" in out and "Fit " in out
 

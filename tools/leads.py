@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from store.errors import ValidationFailed
-from store.services import leads as leads_service
+from store.services import lead_routing, lead_scoring
 from tools.base import Preview, ToolContext, as_uuid, read_tool, write_tool
 
 
@@ -22,7 +22,7 @@ def lead_score(ctx: ToolContext, args: LeadScoreArgs) -> str:
     (title, company size, industry, region, source) and engagement part (meetings, calls, emails, inbound,
     recency), with the top reasons in plain words. Use it for "why is this lead scored 72?" or "is she a good
     lead?"."""
-    explanation = leads_service.explain_lead(ctx.session, ctx.actor, as_uuid(args.contact_id), now=ctx.now)
+    explanation = lead_scoring.explain_lead(ctx.session, ctx.actor, as_uuid(args.contact_id), now=ctx.now)
     return explanation.text()
 
 
@@ -33,10 +33,10 @@ class RouteLeadsArgs(BaseModel):
     limit: int = Field(50, ge=1, le=500, description="At most this many leads, oldest first.")
 
 
-def _plan(ctx: ToolContext, a: RouteLeadsArgs) -> list[leads_service.Assignment]:
-    return leads_service.route_unassigned(ctx.session, actor=ctx.actor, now=ctx.now,
-                                          contact_ids=[as_uuid(c) for c in a.contact_ids] or None,
-                                          limit=a.limit, dry_run=True)
+def _plan(ctx: ToolContext, a: RouteLeadsArgs) -> list[lead_routing.Assignment]:
+    return lead_routing.route_unassigned(ctx.session, actor=ctx.actor, now=ctx.now,
+                                         contact_ids=[as_uuid(c) for c in a.contact_ids] or None,
+                                         limit=a.limit, dry_run=True)
 
 
 def _preview_route(ctx: ToolContext, a: RouteLeadsArgs) -> Preview:
@@ -58,8 +58,8 @@ def route_leads(ctx: ToolContext, a: RouteLeadsArgs) -> dict[str, Any]:
     within a territory and within each rep's capacity. Managers and admins only. It is proposed for approval
     with each lead -> rep and the reason; once approved, routing runs again at that moment (capacity and the
     rotation as they are then) and every assignment is logged with its reason."""
-    done = leads_service.route_unassigned(ctx.session, actor=ctx.actor, now=ctx.now,
-                                          contact_ids=[as_uuid(c) for c in a.contact_ids] or None, limit=a.limit)
+    done = lead_routing.route_unassigned(ctx.session, actor=ctx.actor, now=ctx.now,
+                                         contact_ids=[as_uuid(c) for c in a.contact_ids] or None, limit=a.limit)
     assigned = [d for d in done if d.assigned]
     return {"kind": "lead_assignments", "assigned": len(assigned), "unassigned": len(done) - len(assigned),
             "label": f"{len(assigned)} of {len(done)} leads assigned",
