@@ -50,7 +50,7 @@ def group_by_activity_counts(session: Session, *, actor: Actor, scope: Scope, st
                              tz: tzinfo = UTC) -> list[analytics.RepActivity]:
     """The reference: what analytics.activity_counts computed before the rollup, a plain GROUP BY of
     the activities the actor may read in the scope."""
-    lo, hi = analytics._bounds(start, end, tz)
+    lo, hi = analytics.base._bounds(start, end, tz)
     acts = (crud.readable(spec_for("activity"), actor).where(owner_in_scope(actor, scope, Activity.owner_id))
             .where(Activity.occurred_at >= lo, Activity.occurred_at < hi).subquery())
     rows = session.execute(select(acts.c.owner_id, User.name, acts.c.type, func.count(acts.c.id)).select_from(acts)
@@ -180,7 +180,7 @@ def test_counts_equal_the_plain_group_by(session: Any, year: Any, tz: tzinfo, st
 def test_counts_without_a_filter_is_the_workspace_group_by(session: Any, year: Any) -> None:
     w = year
     for tz, start, end in PERIODS:
-        lo, hi = analytics._bounds(start, end, tz)
+        lo, hi = analytics.base._bounds(start, end, tz)
         got = {(o, str(t)): n for o, t, n in activity_rollup.counts(session, workspace_id=w.ws.id, lo=lo, hi=hi)}
         rows = session.execute(select(Activity.owner_id, Activity.type, func.count())
                                .where(Activity.workspace_id == w.ws.id, Activity.occurred_at >= lo,

@@ -105,14 +105,14 @@ def test_exact_day_stats_are_the_python_ones() -> None:
               for _ in range(rng.randrange(1, 40))]
         ordered = sorted(max(v, 0) for v in us)
         n = len(ordered)
-        exact = analytics._exact_days_stats(n, sum(ordered), ordered[(n - 1) // 2:n // 2 + 1])
+        exact = analytics.base._exact_days_stats(n, sum(ordered), ordered[(n - 1) // 2:n // 2 + 1])
         if exact is not None:
             checked += 1
-            assert exact == analytics._days_stats([analytics._stay_days(v) for v in us])
+            assert exact == analytics.base._days_stats([analytics.base._stay_days(v) for v in us])
     assert checked > 1900
     day = 86400 * 10**6
-    assert analytics._exact_days_stats(2, day + day * 3 // 2, [day, day * 3 // 2]) is None  # mean 1.25: a tie
-    assert analytics._exact_days_stats(2, 2 * day, [day, day]) == analytics.DaysStats(2, 1.0, 1.0)
+    assert analytics.base._exact_days_stats(2, day + day * 3 // 2, [day, day * 3 // 2]) is None  # mean 1.25: a tie
+    assert analytics.base._exact_days_stats(2, 2 * day, [day, day]) == analytics.DaysStats(2, 1.0, 1.0)
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="the SQL paths run on PostgreSQL only")
@@ -127,8 +127,8 @@ def test_sql_paths_give_the_python_paths_figures(sales: Any, monkeypatch: pytest
                 for who, scope, start, end in calls]
 
     in_sql = run()
-    monkeypatch.setattr(analytics, "_stay_stats_in_sql", lambda *a, **k: None)
-    monkeypatch.setattr(analytics, "_size_cycle_in_sql", lambda *a, **k: None)
+    monkeypatch.setattr(analytics.stages, "_stay_stats_in_sql", lambda *a, **k: None)
+    monkeypatch.setattr(analytics.closed, "_size_cycle_in_sql", lambda *a, **k: None)
     assert run() == in_sql
 
 

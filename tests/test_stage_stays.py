@@ -174,7 +174,7 @@ def test_migration_0006_backfills_the_stays(fresh_database_url: str) -> None:
 def test_the_stays_an_actor_sees_are_those_of_the_deals_they_see(session: Session) -> None:
     """The analytics filter stays by the deal owner kept on them; that must be exactly the deals'
     own permission and scope filter (`pipeline.scoped_deals`), for every actor and scope."""
-    from store.services.analytics import _stays
+    from store.services.analytics.stages import _stays
     from store.services.pipeline import scoped_deals
 
     w = f.world(session)
