@@ -260,11 +260,3 @@ def route_unassigned(session: Session, *, actor: Actor, now: datetime | None = N
     _check_may_route(actor)
     leads = unassigned_leads(session, actor=actor, contact_ids=contact_ids, limit=limit)
     return _route(_Router(session, actor, now or utcnow()), leads, dry_run=dry_run)
-
-
-def assignments_for(session: Session, *, actor: Actor, contact_id: uuid.UUID) -> Sequence[LeadAssignment]:
-    """The routing log of one contact the actor may read, newest first."""
-    crud.get(session, spec_for("contact"), actor=actor, id=contact_id)
-    return session.scalars(select(LeadAssignment).where(LeadAssignment.workspace_id == actor.workspace_id,
-                                                        LeadAssignment.contact_id == contact_id)
-                           .order_by(LeadAssignment.assigned_at.desc(), LeadAssignment.id.desc())).all()
