@@ -1,4 +1,4 @@
-"""Word lists and text templates for the demo workspace (store/demo.py).
+"""Word lists and text templates for the demo workspace (store/demo/).
 
 Every name here is made up by combining words; domains use the reserved `.example`
 TLD, so no generated company can be mistaken for (or email) a real one.

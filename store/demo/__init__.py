@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store import demo_words as words
+from store.demo import words
 from store import pricing
 from store.models import (
     Activity,
