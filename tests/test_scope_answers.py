@@ -1,6 +1,6 @@
 """Whose numbers an answer gives: what was asked, what was answered, and what was refused and why.
 
-The demo world (store/demo.py): a West team (manager Dana Whitfield, reps Priya Raman, Jordan
+The demo world (store/demo/): a West team (manager Dana Whitfield, reps Priya Raman, Jordan
 Ellis, Mateo Alvarez, Aisha Bello), an EMEA team (rep Lena Fischer) and admin Sam Okafor. A West
 rep asking for "the EMEA team pipeline" or "Lena's pipeline" is told plainly that she cannot see
 it and why (not handed West's numbers labelled "team"); an answer narrower than asked ("all"
