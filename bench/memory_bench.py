@@ -1,8 +1,8 @@
 """Vector memory speed: ingest throughput and recall latency, each next to its reference.
 
-    .venv/bin/python bench/memory_bench.py                       # 300 emails, 100k chunks
-    .venv/bin/python bench/memory_bench.py --emails 1000 --chunks 200000
-    .venv/bin/python bench/memory_bench.py --keep .bench/memory   # reuse the 100k store next time
+    .venv/bin/python -m bench.memory_bench                       # 300 emails, 100k chunks
+    .venv/bin/python -m bench.memory_bench --emails 1000 --chunks 200000
+    .venv/bin/python -m bench.memory_bench --keep .bench/memory   # reuse the 100k store next time
 
 (a) Ingest: N generated emails (150-300 words of new text, a signature, quoted history;
     fixed seed) are put in SQL, then `Memory.reindex` chunks, embeds and adds them to Chroma
@@ -27,7 +27,6 @@ import os
 import random
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -41,19 +40,16 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import store.services  # noqa: E402, F401  (registers every entity spec)
-from memory.chunking import Source, base_metadata  # noqa: E402
-from memory.embeddings import LocalMiniLM, load_local_model  # noqa: E402
-from memory.index import Memory, build_chunks, readable_owner_ids  # noqa: E402
-from store import migrate  # noqa: E402
-from store.db import make_engine  # noqa: E402
-from store.models import CallRecording, Email, EmailParticipant, Note, Team, User, Workspace  # noqa: E402
-from store.models.enums import EmailParticipantRole, Role, Surface  # noqa: E402
-from store.services.org import actor_for_user, create_workspace  # noqa: E402
-from store.settings import Settings  # noqa: E402
+import store.services  # noqa: F401  (registers every entity spec)
+from memory.chunking import Source, base_metadata
+from memory.embeddings import LocalMiniLM, load_local_model
+from memory.index import Memory, build_chunks, readable_owner_ids
+from store import migrate
+from store.db import make_engine
+from store.models import CallRecording, Email, EmailParticipant, Note, Team, User, Workspace
+from store.models.enums import EmailParticipantRole, Role, Surface
+from store.services.org import actor_for_user, create_workspace
+from store.settings import Settings
 
 # --- text generator ---------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """Forecast and analytics query speed on SQLite and PostgreSQL, side by side, at a chosen data size.
 
-    .venv/bin/python bench/pipeline_queries.py --deals 10000 --activities 100000
-    .venv/bin/python bench/pipeline_queries.py --deals 100000 --activities 1000000
+    .venv/bin/python -m bench.pipeline_queries --deals 10000 --activities 100000
+    .venv/bin/python -m bench.pipeline_queries --deals 100000 --activities 1000000
 
-Loads the data of bench/store_queries.py (its loader, imported), plus what the analytics read:
+Loads the data of bench/loader.py (the store bench's loader), plus what the analytics read:
 a deal history (a creation row, stage moves, close-date slips, amount changes and
 reassignments per deal, over two years), deals that are won and lost with `closed_at` and
 `stage_entered_at` consistent with that history, sources, close dates around today,
@@ -42,6 +42,22 @@ from sqlalchemy import Connection, Engine, Table, distinct, func, or_, select, t
 from sqlalchemy.orm import Session
 
 import store.services  # noqa: F401  (registers every entity spec)
+from bench import loader as store_loader
+from bench.loader import (
+    BATCH,
+    BENCH_DIR,
+    DEAL_THEMES,
+    ROOT,
+    SOURCES,
+    Generator,
+    World,
+    calibrate,
+    load_world,
+    ms,
+    print_load,
+    table,
+)
+from bench.store_queries import Capture, Result, explain_calls
 from store.actor import Actor
 from store.models import Activity, ActivityTarget, Deal, DealHistory, Stage, User
 from store.models.enums import ForecastCategory, Role, StageKind, Surface
@@ -49,25 +65,6 @@ from store.services import analytics, forecast_changes, pipeline
 from store.services.org import actor_for_user
 from store.services.pipeline import Scope, quarter_bounds
 from store.types import uuid7
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import store_queries as sq  # noqa: E402  (bench/ is not a package: the loader of the store bench)
-from store_queries import (  # noqa: E402
-    BENCH_DIR,
-    DEAL_THEMES,
-    ROOT,
-    SOURCES,
-    Capture,
-    Generator,
-    Result,
-    World,
-    calibrate,
-    explain_calls,
-    load_world,
-    ms,
-    print_load,
-    table,
-)
 
 TARGET_MS = 200.0  # the issue's target: p50 under 200 ms on PostgreSQL
 STAGE_WEIGHTS = [30, 25, 20, 15, 10]  # where open deals stand, Qualification..Negotiation
@@ -199,8 +196,8 @@ class PipelineGenerator(Generator):
 
     def extra(self) -> Iterator[tuple[str, Table, list[dict[str, Any]], float]]:
         table_ = DealHistory.__table__
-        for start in range(0, len(self.history), sq.BATCH):
-            yield "deal_history", table_, self.history[start:start + sq.BATCH], 0.0  # type: ignore[misc]
+        for start in range(0, len(self.history), BATCH):
+            yield "deal_history", table_, self.history[start:start + BATCH], 0.0  # type: ignore[misc]
 
 
 QUOTAS = [Decimal(q) for q in (150_000, 200_000, 250_000, 300_000)]
@@ -563,7 +560,7 @@ def print_target(pg: list[Row]) -> None:
 
 
 def pg_database(args: argparse.Namespace) -> str | None:
-    return sq.pg_database(args)
+    return store_loader.pg_database(args)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -571,7 +568,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--deals", type=int, default=10_000, help="N deals; N/4 companies, N/2 contacts")
     p.add_argument("--activities", type=int, default=100_000,
                    help="M activities over the past year (1-3 targets each); M/10 notes and M/10 tasks")
-    sq.add_backend_args(p, pg_db="crm_bench_pipeline")
+    store_loader.add_backend_args(p, pg_db="crm_bench_pipeline")
     p.add_argument("--today", type=date.fromisoformat, default=date(2025, 11, 14),
                    help="the day the data is generated around and the periods are taken from")
     p.add_argument("--repeat", type=int, default=20, help="timed runs per query and actor (and as many of the ref)")
@@ -584,7 +581,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="print plans for queries whose p50 is over this on any backend")
     p.add_argument("--only", default="", help="comma-separated substrings: bench only the queries named so")
     p.add_argument("--progress", action="store_true", help="print each query's figures as it finishes")
-    return sq.parse_backend_args(p, argv)
+    return store_loader.parse_backend_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -608,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"{args.deals}x{args.activities}"
     try:
         for backend in args.backends:
-            engine = sq.open_backend(backend, args, "pipeline_queries", cleanup, pg_database)
+            engine = store_loader.open_backend(backend, args, "pipeline_queries", cleanup, pg_database)
             if engine is None:
                 continue
             engines[backend] = engine
