@@ -6,12 +6,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import store.services  # noqa: F401  (registers every entity)
-from channels.api import chat, crud_routes, dashboard, data_routes, ingest_routes, records
+from channels.api import chat, crud_routes, dashboard, data_routes, ingest_routes, pages, records
 from store.db import get_sessionmaker
 from store.errors import CRMError
 
@@ -145,22 +145,8 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
     def healthz() -> dict[str, Any]:
         return {"ok": True}
 
-    # The chat page and approvals inbox: one static file (package data), read once per app.
-    from importlib.resources import files
-
-    page = files("channels").joinpath(HOME).read_text(encoding="utf-8")
-    dashboard_page = files("channels").joinpath(DASHBOARD).read_text(encoding="utf-8")
-
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-    def home() -> str:
-        return page
-
-    @app.get("/dashboard", include_in_schema=False, response_class=HTMLResponse)
-    def dashboard_home() -> str:
-        return dashboard_page
+    # The web pages (the chat page, the dashboard) and their one style sheet and script.
+    app.include_router(pages.router())
 
     return app
 
-
-HOME = "web/index.html"  # relative to the channels package; pyproject ships channels/web/* as package data
-DASHBOARD = "web/dashboard.html"  # the manager's dashboard (GET /api/v1/dashboard)
