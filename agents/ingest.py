@@ -12,7 +12,7 @@ as data, with the facts the CRM already knows (matched contacts, companies, open
   the same input, which that first message carries (built once, by whoever starts the
   conversation): participants, signatures, dates, amounts, explicit commitments.
 
-Nothing here writes to the CRM: every call becomes a proposal in the rep's inbox.
+Nothing here writes to the CRM: every call becomes a proposal in the rep's approval queue.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from store.models.enums import Surface
 
-HELP = ("Type a message and press Enter. Commands: /inbox (what waits for your decision), "
+HELP = ("Type a message and press Enter. Commands: /waiting (what waits for your decision; /inbox still works), "
         "/new (a new conversation), /help, /quit.")
 CHOICES = "[a]pprove / [e]dit / [r]eject / [s]kip"
 
@@ -123,8 +123,8 @@ class ChatSession:
             elif line == "/new":
                 self.thread = f"chat-{secrets.token_hex(4)}"
                 self.say(f"[dim]new conversation '{self.thread}' (come back to it with --thread {self.thread})[/dim]")
-            elif line == "/inbox":
-                self.inbox()
+            elif line in ("/waiting", "/inbox"):  # /inbox: the old name, kept
+                self.waiting()
             elif line.startswith("/"):
                 self.say(f"[yellow]unknown command {escape(line)}[/yellow]. {HELP}")
             else:
@@ -194,7 +194,7 @@ class ChatSession:
             if not choice:
                 continue
             if choice in ("s", "skip"):
-                self.say("[dim]skipped: it stays in your inbox (/inbox)[/dim]")
+                self.say("[dim]skipped: it still waits for you (/waiting)[/dim]")
                 return None
             if choice in ("a", "approve"):
                 decided = self.apply(approval, "approve")
@@ -267,7 +267,8 @@ class ChatSession:
             self._went_on.append(went_on.turn)
         return went_on.approval
 
-    def inbox(self) -> None:
+    def waiting(self) -> None:
+        """`/waiting`: the proposals waiting for this user's decision (the approval queue)."""
         from store.db import unit_of_work
         from store.services import approvals as approval_service
 

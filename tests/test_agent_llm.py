@@ -133,7 +133,7 @@ def test_restart_between_proposal_and_approval(session, session_factory, fake_op
     second = make_runner(session_factory, fake_openai, tmp_path)
     with TestClient(create_app(session_factory, agent=second)) as client:
         api = f.api(session, client, crm["w"].priya)
-        assert [p["id"] for p in api.get("/inbox").json()] == [proposal["id"]]
+        assert [p["id"] for p in api.get("/approvals/waiting").json()] == [proposal["id"]]
         r = decide(api, proposal["id"], kind="approve")
         assert r.json()["turn"]["replies"] == ["Moved to Negotiation."]
         history = api.get(f"/chat/threads/{t}").json()["messages"]

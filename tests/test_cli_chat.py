@@ -47,7 +47,7 @@ def borealis_stage() -> str:
 
 
 def approvals() -> list[Approval]:
-    """The proposals made in conversations (the demo's submitted quote waits in Dana's inbox too)."""
+    """The proposals made in conversations (the demo's submitted quote waits in Dana's approval queue too)."""
     with unit_of_work() as session:
         return list(session.scalars(select(Approval).where(Approval.thread_id.is_not(None))
                                     .order_by(Approval.created_at)))

@@ -326,9 +326,9 @@ def test_seeds_a_workspace_made_by_the_service_reusing_its_pipeline(tmp_path: Pa
     engine.dispose()
 
 
-def test_the_30_percent_quote_waits_in_danas_inbox_and_her_approval_approves_it(tmp_path: Path) -> None:
+def test_the_30_percent_quote_waits_in_danas_approval_queue_and_her_approval_approves_it(tmp_path: Path) -> None:
     """STORIES.md: "A rep's quote with a 30% discount waits for her approval; she approves from Slack"
-    (Slack's "inbox" shows the same proposals as the web and the API: tests/test_slack.py)."""
+    (Slack's "waiting" shows the same proposals as the web and the API: tests/test_slack.py)."""
     from agents import gate
     from store.models.enums import ApprovalStatus, QuoteStatus, Surface
     from store.services import approvals as approval_service

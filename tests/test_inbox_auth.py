@@ -103,7 +103,7 @@ def test_a_forged_dkim_pass_from_an_untrusted_server_is_ignored_and_the_rep_sees
     shown = api.get(f"/emails/{email_id}").json()
     assert shown["owner_id"] == str(priya.id) and shown["sender_authenticated"] is False
     assert "untrusted mx.evil.example ignored" in shown["sender_auth"] and "no DKIM signature" in shown["sender_auth"]
-    proposals = api.get("/inbox").json()
+    proposals = api.get("/approvals/waiting").json()
     assert proposals and all(p["evidence"][0]["sender_authenticated"] is False for p in proposals)
 
     # The same forgery from anyone else's mailbox does not make it hers.

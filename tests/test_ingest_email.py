@@ -303,7 +303,7 @@ def test_api_upload_of_a_saved_email_and_the_job_is_visible(session, app, crm, i
         ingestion.wait()
         job = api.get(f"/jobs/{r.json()['job_id']}").json()
         assert job["status"] == "succeeded" and job["progress"] == 1.0
-        inbox = api.get("/inbox").json()
+        inbox = api.get("/approvals/waiting").json()
         assert {p["tool"] for p in inbox} >= {"log_activity", "create_task"}
         bad = api.post("/inbox/emails", files={"file": ("x.eml", b"garbage", "message/rfc822")})
         assert bad.status_code == 422 and "From" in bad.json()["message"]

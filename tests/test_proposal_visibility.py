@@ -66,12 +66,28 @@ def test_over_http_a_teammate_never_sees_a_reps_proposal_pending_or_decided(sess
             assert pid not in listed(name, requested_by_id=str(w.priya.id)), name
             assert clients[name].get(f"/approvals/{pid}").status_code == 404, name
             assert clients[name].get(f"/approvals/{pid}/history").status_code == 404, name
-            assert pid not in [a["id"] for a in clients[name].get("/inbox").json()], name
+            assert pid not in [a["id"] for a in clients[name].get("/approvals/waiting").json()], name
         if not decided:
-            assert pid in [a["id"] for a in clients["priya"].get("/inbox").json()]
-            assert pid in [a["id"] for a in clients["dana"].get("/inbox").json()]
+            assert pid in [a["id"] for a in clients["priya"].get("/approvals/waiting").json()]
+            assert pid in [a["id"] for a in clients["dana"].get("/approvals/waiting").json()]
             r = clients["priya"].post(f"/approvals/{pid}/decision", json={"kind": "approve"})
             assert r.status_code == 200, r.text
+
+
+def test_the_old_inbox_path_answers_as_a_deprecated_alias_of_approvals_waiting(session, app, http, w, deal) -> None:
+    """GET /api/v1/inbox was the approval queue's path; "inbox" now means the mail inbox only, and the
+    old path stays so no client breaks: the same answer for each reader, marked deprecated in the API docs."""
+    pid = str(propose(session, w.priya, deal).id)
+    for name in ("priya", "dana", "raj"):
+        client = f.api(session, http, getattr(w, name))
+        new, old = client.get("/approvals/waiting"), client.get("/inbox")
+        assert new.status_code == old.status_code == 200, name
+        assert old.json() == new.json(), name
+        assert (pid in [a["id"] for a in new.json()]) == (name != "raj"), name
+    paths = app.openapi()["paths"]
+    assert not paths["/api/v1/approvals/waiting"]["get"].get("deprecated")
+    assert paths["/api/v1/inbox"]["get"]["deprecated"] is True
+    assert "/approvals/waiting" in paths["/api/v1/inbox"]["get"]["summary"]
 
 
 def test_a_conversation_shows_only_the_proposals_its_reader_may_see(session, w, deal) -> None:
@@ -86,20 +102,20 @@ def test_a_conversation_shows_only_the_proposals_its_reader_may_see(session, w, 
         approval_service.get(session, actor=f.actor(w.raj), id=approval.id)
 
 
-def test_crm_chat_inbox_shows_a_teammate_nothing_and_the_manager_the_proposal(session, w, deal, ingestion) -> None:
+def test_crm_chat_waiting_shows_a_teammate_nothing_and_the_manager_the_proposal(session, w, deal, ingestion) -> None:
     from channels.cli_chat import ChatSession
 
     approval = propose(session, w.priya, deal)
 
-    def inbox(user) -> str:  # type: ignore[no-untyped-def]
+    def waiting(user) -> str:  # type: ignore[no-untyped-def]
         said: list[str] = []
-        script = iter(["/inbox", "s", "/quit"])
+        script = iter(["/waiting", "s", "/quit"])
         ChatSession(runner=ingestion.runner, actor=f.actor(user, Surface.cli), thread="t", ask=lambda _: next(script),
                     say=lambda text: said.append(str(text))).run()
         return "\n".join(said)
 
-    assert "nothing waits for your decision" in inbox(w.raj) and approval.summary not in inbox(w.raj)
-    shown = inbox(w.dana)
+    assert "nothing waits for your decision" in waiting(w.raj) and approval.summary not in waiting(w.raj)
+    shown = waiting(w.dana)
     assert "1 proposal(s) wait for your decision" in shown and approval.summary in shown and EVIDENCE in shown
 
 

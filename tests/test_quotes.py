@@ -1,7 +1,7 @@
 """Quote policy through the HTTP API: catalogue prices, the manager threshold, the state machine.
 
 The agent's door (create_quote, approve_quote and edits of them) is in tests/test_gate.py, Slack's
-inbox in tests/test_slack.py; all three go through store/services/quotes.py.
+approval queue ("waiting") in tests/test_slack.py; all three go through store/services/quotes.py.
 """
 
 from __future__ import annotations
@@ -73,10 +73,10 @@ def test_a_rep_cannot_approve_her_own_discount_above_the_threshold(setup) -> Non
     assert move(s["priya"], quote, "approved").status_code == 403
     assert s["priya"].get(f"/quotes/{quote['id']}").json()["status"] == "draft"
 
-    # Submitted, it waits in Dana's inbox (not Priya's, not her teammate Raj's) ...
+    # Submitted, it waits in Dana's approval queue (not Priya's, not her teammate Raj's) ...
     assert move(s["priya"], quote, "pending_approval").json()["status"] == "pending_approval"
-    assert s["priya"].get("/inbox").json() == [] and s["raj"].get("/inbox").json() == []
-    (waiting,) = s["dana"].get("/inbox").json()
+    assert s["priya"].get("/approvals/waiting").json() == [] and s["raj"].get("/approvals/waiting").json() == []
+    (waiting,) = s["dana"].get("/approvals/waiting").json()
     assert waiting["tool"] == "approve_quote" and quote["number"] in waiting["summary"]
     assert "needs a manager" in waiting["summary"]
     assert s["priya"].patch(f"/quotes/{quote['id']}", json={"status": "approved"}).status_code == 403
@@ -113,24 +113,24 @@ def test_rejected_or_withdrawn_the_quote_goes_back_to_draft(setup) -> None:
     s = setup
     quote = draft(s, discount_percent="30")
     move(s["priya"], quote, "pending_approval")
-    (waiting,) = s["dana"].get("/inbox").json()
+    (waiting,) = s["dana"].get("/approvals/waiting").json()
     r = s["dana"].post(f"/approvals/{waiting['id']}/decision", json={"kind": "reject", "reason": "25% at most"})
     assert r.status_code == 200 and r.json()["approval"]["status"] == "rejected"
     assert s["priya"].get(f"/quotes/{quote['id']}").json()["status"] == "draft"
     r = s["priya"].patch(f"/quotes/{quote['id']}", json={"discount_percent": "25", "status": "pending_approval"})
     assert r.status_code == 200 and r.json()["status"] == "pending_approval"
-    # Withdrawn by Priya, the proposal leaves Dana's inbox.
-    assert len(s["dana"].get("/inbox").json()) == 1
+    # Withdrawn by Priya, the proposal leaves Dana's approval queue.
+    assert len(s["dana"].get("/approvals/waiting").json()) == 1
     assert move(s["priya"], quote, "draft").json()["status"] == "draft"
-    assert s["dana"].get("/inbox").json() == []
+    assert s["dana"].get("/approvals/waiting").json() == []
     # Approved on the quote itself by Dana, the proposal is closed too; so it is when a quote is deleted.
     move(s["priya"], quote, "pending_approval")
     assert move(s["dana"], quote, "approved").json()["status"] == "approved"
-    assert s["dana"].get("/inbox").json() == []
+    assert s["dana"].get("/approvals/waiting").json() == []
     other = draft(s, discount_percent="40")
     move(s["priya"], other, "pending_approval")
     assert s["priya"].delete(f"/quotes/{other['id']}").status_code == 204
-    assert s["dana"].get("/inbox").json() == []
+    assert s["dana"].get("/approvals/waiting").json() == []
 
 
 def test_the_state_machine_says_what_is_possible(setup) -> None:

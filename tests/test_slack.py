@@ -633,7 +633,7 @@ def test_a_discount_that_needs_a_manager_reaches_her_as_a_dm_and_she_approves_it
     assert updated == {"DUPRIYA", "DUDANA"}  # both copies show who decided
 
 
-def test_a_submitted_quote_waits_in_the_managers_slack_inbox_and_she_approves_it_there(slack, session) -> None:
+def test_a_submitted_quote_waits_in_the_managers_slack_approval_queue_and_she_approves_it_there(slack, session) -> None:
     w, deal = slack.crm["w"], slack.crm["deal"]
     product = f.create(session, w.admin, "product", name="Fleet Telematics", unit_price=Decimal("62000"))
     session.commit()
@@ -643,9 +643,9 @@ def test_a_submitted_quote_waits_in_the_managers_slack_inbox_and_she_approves_it
     assert priya.post(f"/quotes/{quote['id']}/transitions", json={"to": "approved"}).status_code == 403
     assert priya.post(f"/quotes/{quote['id']}/transitions", json={"to": "pending_approval"}).status_code == 200
 
-    slack.dm("UPRIYA", "inbox")
+    slack.dm("UPRIYA", "waiting")
     assert "Nothing waits for your decision" in slack.fake.messages["DUPRIYA"][-1]["text"]
-    slack.dm("UDANA", "inbox")
+    slack.dm("UDANA", "waiting")
     ((approval_id, card),) = slack.cards("DUDANA").items()  # one card, though she is the manager asked
     assert quote["number"] in text_of(card) and "30% off list" in text_of(card)
     slack.click("UDANA", "approval_approve", approval_id, card)
@@ -669,11 +669,11 @@ def _priyas_proposal(slack, session) -> Any:  # type: ignore[no-untyped-def]
     return proposed.approval
 
 
-def test_inbox_asked_in_a_channel_comes_as_a_dm_and_a_teammate_gets_nothing(slack, session) -> None:
+def test_waiting_asked_in_a_channel_comes_as_a_dm_and_a_teammate_gets_nothing(slack, session) -> None:
     approval = _priyas_proposal(slack, session)
     for user in ("UDANA", "URAJ"):
         slack.event({"type": "app_mention", "channel": "CSALES", "user": user, "ts": next_ts(), "team": "T0001",
-                     "text": "<@UBOT> inbox"})
+                     "text": "<@UBOT> waiting"})
     assert slack.cards("CSALES") == {}  # nothing of Priya's is shown to the whole channel
     assert "keep it quiet" not in json.dumps(slack.fake.messages.get("CSALES", []))
     assert list(slack.cards("DUDANA")) == [str(approval.id)]

@@ -33,7 +33,8 @@ def test_a_revoked_token_gets_401_at_every_door(session, app, http) -> None:
     assert priya.get("/me").status_code == 200
     doors = token_doors(app)
     assert len(doors) > 100 and not any("{" in path for _, path in doors)
-    assert {("GET", "/api/v1/inbox"), ("GET", "/api/v1/dashboard"), ("GET", "/api/v1/deals")} <= set(doors)
+    assert {("GET", "/api/v1/approvals/waiting"), ("GET", "/api/v1/inbox"), ("GET", "/api/v1/dashboard"),
+            ("GET", "/api/v1/deals")} <= set(doors)
 
     mine = priya.get("/tokens").json()
     assert [t["prefix"] for t in mine] == [priya.token[:10]] and "token_hash" not in mine[0]

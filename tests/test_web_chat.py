@@ -1,4 +1,4 @@
-"""The chat page in a real browser: sign in, chat, approve and edit proposals, the inbox.
+"""The chat page in a real browser: sign in, chat, approve and edit proposals, the approval queue ("Waiting for you").
 
 The real app runs under uvicorn on a free localhost port, on a fresh database with the
 demo data, with the offline model; Debian's Chromium is driven by PyPI `playwright`
@@ -145,7 +145,7 @@ def borealis_stage() -> str:
         return session.scalar(select(Stage.name).join(Deal, Deal.stage_id == Stage.id).where(Deal.name == BOREALIS))
 
 
-def test_sign_in_chat_approve_and_the_inbox(server: Server, page: Any, tmp_path: Path) -> None:
+def test_sign_in_chat_approve_and_the_approval_queue(server: Server, page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     # A wrong token is refused in plain words, and nothing else shows.
@@ -156,8 +156,8 @@ def test_sign_in_chat_approve_and_the_inbox(server: Server, page: Any, tmp_path:
     page.screenshot(path=str(tmp_path / "signin.png"))
 
     sign_in(page, server.tokens[PRIYA])
-    inbox = page.get_by_role("region", name="Approvals inbox")
-    expect(inbox.get_by_text("Nothing waits for your decision.")).to_be_visible()
+    waiting = page.get_by_role("region", name="Waiting for you")
+    expect(waiting.get_by_text("Nothing waits for your decision.")).to_be_visible()
 
     assert borealis_stage() == "Negotiation"
     say(page, "move Borealis to proposal")
@@ -167,16 +167,16 @@ def test_sign_in_chat_approve_and_the_inbox(server: Server, page: Any, tmp_path:
     expect(card.get_by_role("row", name=re.compile("stage"))).to_contain_text("Negotiation")
     expect(card.get_by_role("row", name=re.compile("stage"))).to_contain_text("Proposal")
     expect(card.locator("blockquote")).to_contain_text("move Borealis to proposal")
-    expect(page.locator("#inbox-count")).to_have_text("1")
-    expect(inbox.get_by_role("article")).to_have_count(1)
+    expect(page.locator("#waiting-count")).to_have_text("1")
+    expect(waiting.get_by_role("article")).to_have_count(1)
     assert borealis_stage() == "Negotiation"  # proposed, not written
     page.screenshot(path=str(tmp_path / "proposal.png"))
 
     card.get_by_role("button", name="Approve").click()
     expect(card.get_by_role("status")).to_have_text("Executed")
     expect(card.get_by_role("button", name="Approve")).to_have_count(0)
-    expect(page.locator("#inbox-count")).to_have_text("0")
-    expect(inbox.get_by_text("Nothing waits for your decision.")).to_be_visible()
+    expect(page.locator("#waiting-count")).to_have_text("0")
+    expect(waiting.get_by_text("Nothing waits for your decision.")).to_be_visible()
     expect(page.locator("#messages .msg.assistant").last).to_contain_text("Done")  # the resumed turn
     expect(page.get_by_text("Waiting for your decision")).to_have_count(0)
     assert borealis_stage() == "Proposal"
@@ -186,11 +186,11 @@ def test_sign_in_chat_approve_and_the_inbox(server: Server, page: Any, tmp_path:
     page.reload()
     expect(page.get_by_text("signed in as Priya Raman (rep)")).to_be_visible()
     expect(page.locator("#messages .msg.user")).to_contain_text(["move Borealis to proposal"])
-    page.set_viewport_size({"width": 420, "height": 900})  # a phone: the inbox goes under the chat
+    page.set_viewport_size({"width": 420, "height": 900})  # a phone: the approval queue goes under the chat
     page.screenshot(path=str(tmp_path / "narrow.png"), full_page=True)
 
 
-def test_edit_a_proposal_then_decide_from_the_inbox(server: Server, page: Any, tmp_path: Path) -> None:
+def test_edit_a_proposal_then_decide_from_the_approval_queue(server: Server, page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     from store.db import unit_of_work
@@ -221,16 +221,16 @@ def test_edit_a_proposal_then_decide_from_the_inbox(server: Server, page: Any, t
     assert when.astimezone(ZoneInfo("America/Los_Angeles")).date() == date(2026, 12, 2)
     assert approval.decision["kind"] == "edit"
 
-    # A proposal decided from the inbox: rejected with a reason typed in the card.
+    # A proposal decided from the approval queue: rejected with a reason typed in the card.
     say(page, "move Borealis to proposal")
     expect(chat_card(page, f"Update deal {BOREALIS}")).to_be_visible()
-    inbox = page.get_by_role("region", name="Approvals inbox")
-    inbox_card = inbox.get_by_role("article", name=re.compile("Update deal"))
-    inbox_card.get_by_role("button", name="Reject").click()
-    inbox_card.get_by_label("Reason for rejecting").fill("wrong deal")
-    inbox_card.get_by_role("button", name="Confirm reject").click()
+    waiting = page.get_by_role("region", name="Waiting for you")
+    waiting_card = waiting.get_by_role("article", name=re.compile("Update deal"))
+    waiting_card.get_by_role("button", name="Reject").click()
+    waiting_card.get_by_label("Reason for rejecting").fill("wrong deal")
+    waiting_card.get_by_role("button", name="Confirm reject").click()
     expect(chat_card(page, f"Update deal {BOREALIS}").get_by_role("status")).to_have_text("Rejected")
-    expect(page.locator("#inbox-count")).to_have_text("0")
+    expect(page.locator("#waiting-count")).to_have_text("0")
     expect(page.locator("#messages .msg.assistant").last).to_contain_text("wrong deal")
     assert borealis_stage() == "Negotiation"
     page.screenshot(path=str(tmp_path / "rejected.png"), full_page=True)
@@ -247,7 +247,7 @@ def test_edit_a_proposal_then_decide_from_the_inbox(server: Server, page: Any, t
     expect(card.get_by_role("alert")).to_contain_text("Already handled")
     expect(card.get_by_role("status")).to_have_text("Rejected")  # the state it really is in
     expect(card).to_contain_text("logged it by hand")
-    expect(page.locator("#inbox-count")).to_have_text("0")
+    expect(page.locator("#waiting-count")).to_have_text("0")
 
 
 def test_a_chart_the_agent_draws_is_shown_in_the_chat(server: Server, page: Any, tmp_path: Path) -> None:

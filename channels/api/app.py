@@ -130,8 +130,9 @@ def create_app(session_factory: sessionmaker[Session] | None = None, agent: Any 
                              "(it may have been created at the same moment); fetch it and retry"},
                             status_code=409)
 
-    api = [*crud_routes.all_entity_routers(), crud_routes.audit_router(), records.router, data_routes.router,
-           chat.router, ingest_routes.router, dashboard.router]
+    # chat.waiting_router first: GET /approvals/waiting before the CRUD routes' GET /approvals/{id}.
+    api = [chat.waiting_router, *crud_routes.all_entity_routers(), crud_routes.audit_router(), records.router,
+           data_routes.router, chat.router, ingest_routes.router, dashboard.router]
     for router in api:
         app.include_router(router, prefix="/api/v1")
     # Mail providers post here (their own auth: Mailgun's signature, basic auth for the others).

@@ -1,4 +1,4 @@
-"""Chat with the agent over HTTP, and the approvals inbox: list what waits for me, decide it."""
+"""Chat with the agent over HTTP, and the approval queue: list the proposals waiting for me, decide them."""
 
 import json
 import re
@@ -23,6 +23,8 @@ from store.schemas import read_schema
 from store.services import approvals as approval_service
 
 router = APIRouter(tags=["chat"])
+# GET /approvals/waiting: its own router, mounted before the approvals' CRUD routes (GET /approvals/{id}).
+waiting_router = APIRouter(tags=["chat"])
 ApprovalOut = read_schema(Approval, "ApprovalOut", {"requested_by_name": (str | None, None)})
 
 
@@ -128,9 +130,18 @@ def history(thread: str, session: Session = Depends(get_session), actor: Actor =
                 session, actor=actor, thread_id=key)]}
 
 
-@router.get("/inbox", response_model=list[ApprovalOut], summary="Proposals waiting for my decision")
-def inbox(session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
+@waiting_router.get("/approvals/waiting", response_model=list[ApprovalOut],
+                    summary="Proposals waiting for my decision (the approval queue)")
+def waiting_for_me(session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
     return [approval_out(session, a) for a in approval_service.pending(session, actor=actor)]
+
+
+@waiting_router.get("/inbox", response_model=list[ApprovalOut], deprecated=True,
+                    summary="Deprecated alias of GET /approvals/waiting (proposals waiting for my decision)",
+                    description="The old path of `GET /api/v1/approvals/waiting`, kept so existing clients go on "
+                                "working; it answers the same. \"Inbox\" now means the mail inbox only.")
+def waiting_for_me_old_path(session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
+    return waiting_for_me(session, actor)
 
 
 class DecisionIn(BaseModel):

@@ -46,7 +46,7 @@ log = logging.getLogger("crm.slack")
 HELP = ("Ask me anything about your accounts, or tell me what happened: _\"call w/ Ines at Borealis, "
         "they want the pilot in Jan, send revised quote by thu\"_. I propose the updates and you approve them "
         "here. Try _\"brief me on Borealis\"_, _\"my tasks\"_, _\"forecast this quarter\"_, _\"chart the team "
-        "pipeline by stage\"_, or drop a call recording in our DM. _\"inbox\"_ shows what waits for your approval.")
+        "pipeline by stage\"_, or drop a call recording in our DM. _\"waiting\"_ shows what waits for your approval.")
 
 
 class SlackBot:
@@ -191,12 +191,12 @@ class SlackBot:
         if not text.strip() or text.strip().lower() in ("help", "?"):
             self.post(channel, thread_ts, HELP)
             return
-        if text.strip().lower() in ("inbox", "approvals"):
+        if text.strip().lower() in ("waiting", "approvals", "inbox"):  # "inbox": the old word, kept
             if in_dm:
-                self.show_inbox(who, channel, thread_ts)
+                self.show_waiting(who, channel, thread_ts)
             else:  # the cards carry evidence others in the channel may not read: they go to the DM
                 self.ephemeral(channel, slack_user, "I sent what waits for your decision to our DM.", thread_ts)
-                self.show_inbox(who, self.dm_channel(slack_user), None)
+                self.show_waiting(who, self.dm_channel(slack_user), None)
             return
         actor = actor_for_user(who, Surface.slack)
         key = thread_key("slack", who.id, f"{channel}:{thread_ts}")
@@ -224,8 +224,8 @@ class SlackBot:
 
     # --- approval cards ---------------------------------------------------------------------
 
-    def show_inbox(self, who: User, channel: str, thread_ts: str | None) -> None:
-        """`inbox`: a card for each proposal waiting for this user's decision, wherever it was made
+    def show_waiting(self, who: User, channel: str, thread_ts: str | None) -> None:
+        """`waiting`: a card for each proposal waiting for this user's decision, wherever it was made
         (a quote a rep submitted on the web waits here for the manager). Only ever into their DM."""
         with unit_of_work(self.sessions, readonly=True) as session:
             waiting = [a.id for a in approval_service.pending(session, actor=actor_for_user(who, Surface.slack))]

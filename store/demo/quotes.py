@@ -80,8 +80,8 @@ def discount_quote(ctx: Ctx) -> None:
     title = f"{plan.deal.name} – proposal"
     status = QuoteStatus.pending_approval
     quote = add_quote(ctx, plan, "Q-1002", title, lines, discount=Decimal(30), status=status, created=plan.act_end)
-    # Submitted as the quote service submits it: a proposal in Dana's inbox (web, API, Slack
-    # "inbox"); approving it there approves the quote, rejecting it sends the quote back to draft.
+    # Submitted as the quote service submits it: a proposal in Dana's approval queue (web, API,
+    # Slack "waiting"); approving it there approves the quote, rejecting it sends the quote back to draft.
     priced = [quotes.Line(ctx.products[sku].id, ctx.products[sku].name, qty, ctx.products[sku].unit_price,
                           ctx.products[sku].unit_price, disc) for sku, qty, disc in lines]
     terms = quotes.judge(priced, currency=quote.currency, discount_percent=quote.discount_percent,

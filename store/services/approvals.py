@@ -137,7 +137,7 @@ def get_to_decide(session: Session, *, actor: Actor, id: uuid.UUID) -> Approval:
 
 
 def pending(session: Session, *, actor: Actor, thread_id: str | None = None) -> Sequence[Approval]:
-    """The actor's inbox: pending proposals they may decide, oldest first."""
+    """The actor's approval queue: pending proposals they may decide, oldest first."""
     query = select(Approval).where(decidable_by(actor), Approval.status == ApprovalStatus.pending)
     if thread_id is not None:
         query = query.where(Approval.thread_id == thread_id)

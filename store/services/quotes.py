@@ -10,7 +10,7 @@ agent tools, Slack, web, importers) goes through here.
   (settings.approvals.manager_discount_percent, default 20). The owner approves the rest.
 - States: draft -> pending_approval -> approved -> sent -> accepted | declined | expired; back to
   draft from pending_approval (withdrawn or rejected) and from approved (reopened, to change it).
-  Terms change only in draft. Submitting opens a proposal in the approvals inbox; approving or
+  Terms change only in draft. Submitting opens a proposal in the approval queue; approving or
   rejecting that proposal (in Slack, the web or the API) moves the quote.
 """
 
@@ -38,7 +38,7 @@ from store.services.org import actor_for_user
 from store.types import utcnow
 
 DEFAULT_MANAGER_DISCOUNT = Decimal(20)
-# The proposal a submitted quote waits on in the approvals inbox (tools/outreach.py declares the
+# The proposal a submitted quote waits on in the approval queue (tools/outreach.py declares the
 # tool that runs it when approved).
 APPROVE_TOOL = "approve_quote"
 # What the customer is offered, and so what an approval approved: changed only in draft.
@@ -310,7 +310,7 @@ def submission_text(number: str, deal_name: str, terms: Terms) -> tuple[str, lis
 
 
 def _submit(session: Session, actor: Actor, quote: Quote, terms: Terms) -> Approval:
-    """The proposal a pending quote waits on, in the inbox of whoever may approve it."""
+    """The proposal a pending quote waits on, in the approval queue of whoever may approve it."""
     requester = actor
     owner = session.get(User, quote.owner_id) if quote.owner_id else None
     if actor.user_id is None and owner is not None:  # an import or a script: the owner asks
@@ -332,7 +332,7 @@ def _submissions(session: Session, quote: Quote) -> list[Approval]:
 
 
 def _close_submission(session: Session, actor: Actor, quote: Quote, *, approved: bool) -> None:
-    """The quote left pending_approval on the quote itself: its proposal in the inbox says so."""
+    """The quote left pending_approval on the quote itself: its proposal in the approval queue says so."""
     for proposal in _submissions(session, quote):
         note = "approved on the quote itself" if approved else f"the quote is no longer {S.pending_approval.value}"
         approvals.settle(session, actor=actor, approval=proposal, executed=approved, note=note)

@@ -123,7 +123,7 @@
   function chatPage() {
     const THREAD_KEY = "agentcrm.thread";
     state.thread = null; state.busy = false;
-    // Every card on the page showing a proposal, by its id (the chat and the inbox can both show one).
+    // Every card on the page showing a proposal, by its id (the chat and the approval queue can both show one).
     const cards = new Map();
 
     function show(value) {
@@ -280,7 +280,7 @@
         });
         if (live) live.remove();
         showTurn(turn, shown);
-        if (turn.proposals.length) loadInbox();
+        if (turn.proposals.length) loadWaiting();
       } catch (err) {
         if (live) live.remove();
         banner("The message was not answered: " + plain(err));
@@ -489,7 +489,7 @@
             const box = card.querySelector(".card-error");
             if (box) box.textContent = message;
           } catch (_) { /* the message above already says it was decided */ }
-          loadInbox();
+          loadWaiting();
         }
         return;
       }
@@ -506,32 +506,32 @@
           for (const r of turn.replies) box.append(el("p", { text: r }));
         }
       }
-      loadInbox();
+      loadWaiting();
     }
 
-    // --- the inbox -------------------------------------------------------------------------------
-    async function loadInbox() {
-      const button = $("inbox-refresh");
+    // --- waiting for you (the approval queue) ---------------------------------------------------
+    async function loadWaiting() {
+      const button = $("waiting-refresh");
       button.disabled = true;
       try {
-        const items = await api("GET", "/inbox");
-        const list = $("inbox-list");
+        const items = await api("GET", "/approvals/waiting");
+        const list = $("waiting-list");
         for (const old of list.querySelectorAll(".card")) {
           const set = cards.get(old.dataset.id);
           if (set) set.delete(old);
         }
-        list.replaceChildren(...items.map((a) => renderCard(a, "inbox")));
+        list.replaceChildren(...items.map((a) => renderCard(a, "waiting")));
         if (!items.length) list.append(el("p", { class: "empty", text: "Nothing waits for your decision." }));
-        $("inbox-count").textContent = String(items.length);
-        $("inbox-count").setAttribute("aria-label", items.length + " waiting");
-        $("inbox-count").classList.toggle("some", items.length > 0);
+        $("waiting-count").textContent = String(items.length);
+        $("waiting-count").setAttribute("aria-label", items.length + " waiting");
+        $("waiting-count").classList.toggle("some", items.length > 0);
       } catch (err) {
-        banner("Could not load the inbox: " + plain(err));
+        banner("Could not load what waits for you: " + plain(err));
       } finally {
         button.disabled = false;
       }
     }
-    $("inbox-refresh").addEventListener("click", () => { clearBanner(); loadInbox(); });
+    $("waiting-refresh").addEventListener("click", () => { clearBanner(); loadWaiting(); });
 
     afterSignIn = async () => {
       state.thread = localStorage.getItem(THREAD_KEY) || newThreadId();
@@ -539,7 +539,7 @@
       // One after the other: every request stamps the token's last use, and SQLite refuses two
       // such writes at once ("database is locked").
       await loadThread();
-      await loadInbox();
+      await loadWaiting();
       $("message").focus();
     };
   }
