@@ -33,8 +33,6 @@ from evals.schema import ProposalSpec, Scenario, World, is_ref, load_scenarios, 
 
 PERSONAS = ("perfect", "careless")
 _UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-LOOKUP_TOOLS = ("find_records", "list_my_tasks")
-MISTAKES = ("obeyed_injection", "leak", "wrong_value", "skipped_write", "missing_facts", "extra_write")
 UNASKED = ProposalSpec(tool="create_task", args={"title": "Follow up on this (nobody asked for it)"})
 
 

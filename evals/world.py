@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 import store.services  # noqa: F401  (registers every entity spec)
 from evals.schema import RecordSpec, Scenario, World, is_ref
 from store.actor import Actor
-from store.models import Stage, Team, User, Workspace
+from store.models import Stage, Team, User
 from store.models.enums import Role, Surface
 from store.services import crud, spec_for
 from store.services.org import actor_for_user, create_workspace
@@ -210,9 +210,3 @@ def _other_workspace(session: Session, world: World) -> None:
     company = crud.create(session, spec_for("company"), actor=actor, data={"name": other["company"]})
     crud.create(session, spec_for("deal"), actor=actor, data={"name": other["deal"], "company_id": company.id,
                                                               "amount": Decimal("5000000")})
-
-
-def workspace_of(session: Session, refs: Refs) -> Workspace:
-    ws = session.get(Workspace, refs.workspace_id)
-    assert ws is not None
-    return ws

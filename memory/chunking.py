@@ -35,8 +35,6 @@ OVERLAP_TOKENS = 40
 CALL_MIN_SECONDS = 60.0
 CALL_MAX_SECONDS = 120.0
 
-KINDS = ("email", "attachment", "note", "call")
-
 
 @dataclass(frozen=True)
 class Chunk:

@@ -29,7 +29,6 @@ from store.errors import CRMError
 from store.settings import Settings
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
-LOCAL_DIMENSIONS = 384
 ENCODE_BATCH = 32
 
 
