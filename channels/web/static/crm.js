@@ -118,7 +118,6 @@
     await afterSignIn();  // after /me, not beside it: every request stamps the token's last use (SQLite: one writer)
   }
 
-
   // === the chat page: a conversation and the proposals waiting for a decision ===================
   function chatPage() {
     const THREAD_KEY = "agentcrm.thread";
