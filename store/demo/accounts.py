@@ -10,7 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from store.demo import words
+import store.demo.words as words
 from store.demo.world import WEST_REPS, WON, Ctx
 from store.models import (
     Company,

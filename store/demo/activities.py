@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from store.demo import words
+import store.demo.words as words
 from store.demo.world import SOURCE, WEST_REPS, WON, Ctx, Plan
 from store.models import (
     Activity,

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from store.demo import words
+import store.demo.words as words
 from store.demo.accounts import new_contact, phone_number
 from store.demo.activities import add_activity, add_note, add_task, due_at
 from store.demo.deals import apply_history

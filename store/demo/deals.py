@@ -7,7 +7,7 @@ import random
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from store.demo import words
+import store.demo.words as words
 from store.demo.accounts import pick_source
 from store.demo.world import FC, LOST, REP_WIN, WON, Ctx, Event, Plan
 from store.models import (
