@@ -39,14 +39,13 @@ def owner_readable(actor: Actor, owner_col: Any) -> ColumnElement[bool]:
 
 
 def readable_owner_ids(session: Any, actor: Actor) -> set[uuid.UUID] | None:
-    """`owner_readable` as values, for a filter outside SQL (the vector index): the owners whose
-    records the actor reads besides unowned ones; None for every owner (an admin)."""
+    """`owner_readable` as values, for a filter outside SQL (the vector index): the workspace's users
+    whose records the actor reads besides unowned ones; None for every owner (an admin). The clause
+    itself picks them, so the rule is written once."""
     if actor.is_admin:
         return None
-    owners = {actor.user_id} if actor.user_id is not None else set()
-    if actor.team_id is not None:
-        owners.update(session.scalars(team_member_ids(actor)))
-    return owners
+    return set(session.scalars(select(User.id).where(User.workspace_id == actor.workspace_id,
+                                                     owner_readable(actor, User.id))))
 
 
 def can_write_owner(session: Any, actor: Actor, owner_id: uuid.UUID | None) -> bool:

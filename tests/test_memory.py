@@ -236,7 +236,7 @@ def test_two_reps_copies_of_one_email_are_one_hit_for_their_manager(memory: Memo
 def test_too_few_readable_candidates_fall_back_to_the_filtered_query(memory: Memory, session: Session,
                                                                      crm: dict[str, Any],
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import memory.index as index
+    import memory.plans as index
 
     index_all(memory, session, crm)
     calls: list[Any] = []
