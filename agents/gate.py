@@ -20,10 +20,10 @@ from store import normalize
 from store.actor import Actor
 from store.audit import jsonable
 from store.errors import CRMError, ValidationFailed
-from store.models import Approval, User
+from store.models import Approval
 from store.models.enums import ApprovalStatus
 from store.services import approvals as approval_service
-from store.services.org import actor_for_user
+from store.services.org import actor_for_user, user_by_id
 from tools import TOOLS, ToolContext, error_sentence
 
 DecisionKind = Literal["approve", "edit", "reject", "respond"]
@@ -91,7 +91,7 @@ def decide(session: Session, *, actor: Actor, approval_id: uuid.UUID, kind: Deci
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ValidationFailed(f"the edited values are not valid ({problems}); nothing was changed",
                                field="args") from exc
-    requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
+    requester = user_by_id(session, approval.requested_by_id)
     as_requester = (Actor(**{**actor_for_user(requester, approval.surface).__dict__, "approval_id": approval.id})
                     if requester is not None else None)
     decision: dict[str, Any] = {"kind": "auto" if auto else kind}
@@ -129,7 +129,7 @@ def decide(session: Session, *, actor: Actor, approval_id: uuid.UUID, kind: Deci
 
 def outcome_message(session: Session, approval: Approval) -> str:
     """What the agent is told about a proposal, in one or two sentences."""
-    decider = session.get(User, approval.decided_by_id) if approval.decided_by_id else None
+    decider = user_by_id(session, approval.decided_by_id)
     who = decider.name if decider else "the user"
     kind = approval.decision.get("kind")
     if approval.status == ApprovalStatus.pending:

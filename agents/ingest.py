@@ -25,28 +25,16 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agents.ingest_types import DealInfo, IngestInput, Passage, Person, as_json, from_json
 from agents.prompts import fence
 from mail.body import split_reply, split_signature
 from store.actor import Actor
-from store.errors import NotFound
-from store.models import (
-    CallRecording,
-    Contact,
-    Deal,
-    DealContact,
-    Email,
-    Task,
-    Transcript,
-    User,
-    Workspace,
-)
-from store.models.enums import Direction, TaskStatus
-from store.permissions import owner_readable
-from store.services import inbox
+from store.models import Deal
+from store.models.enums import Direction
+from store.services import inbox, org
+from store.services import ingest_sources as sources
 from store.services.sales import stages_of
 from tools import TOOLS, ToolContext
 
@@ -81,46 +69,24 @@ def _deal_info(session: Session, deal: Deal) -> DealInfo:
         next_step=deal.next_step)
 
 
-def _readable_deal(session: Session, actor: Actor, deal_id: uuid.UUID | None) -> Deal | None:
-    if deal_id is None:
-        return None
-    return session.scalar(select(Deal).where(Deal.id == deal_id, Deal.workspace_id == actor.workspace_id,
-                                             owner_readable(actor, Deal.owner_id)))
-
-
 def _deals(session: Session, actor: Actor, first: uuid.UUID | None, company_ids: list[uuid.UUID],
            contact_ids: list[uuid.UUID]) -> list[DealInfo]:
     found: dict[uuid.UUID, Deal] = {}
-    routed = _readable_deal(session, actor, first)
+    routed = sources.readable_deal(session, actor, first)
     if routed is not None:
         found[routed.id] = routed
     for deal in inbox.open_deals_of(session, actor, company_ids):
         found.setdefault(deal.id, deal)
     if not company_ids and contact_ids:  # people without a company record: deals they are on
-        for deal in session.scalars(select(Deal).join(DealContact, DealContact.deal_id == Deal.id).where(
-                DealContact.contact_id.in_(contact_ids), owner_readable(actor, Deal.owner_id)).limit(5)):
+        for deal in sources.deals_of_contacts(session, actor, contact_ids):
             found.setdefault(deal.id, deal)
     return [_deal_info(session, d) for d in found.values()]
 
 
-def _open_tasks(session: Session, actor: Actor, deal_ids: list[uuid.UUID], contact_ids: list[uuid.UUID]) -> list[str]:
-    if not deal_ids and not contact_ids:
-        return []
-    about = [Task.deal_id.in_(deal_ids)] if deal_ids else []
-    about += [Task.contact_id.in_(contact_ids)] if contact_ids else []
-    from sqlalchemy import or_
-
-    return list(session.scalars(select(Task.title).where(
-        Task.workspace_id == actor.workspace_id, Task.owner_id == actor.user_id, Task.status == TaskStatus.open,
-        or_(*about)).limit(50)))
-
-
 def email_input(session: Session, actor: Actor, email_id: uuid.UUID) -> IngestInput:
-    email = session.get(Email, email_id)
-    if email is None or email.workspace_id != actor.workspace_id:
-        raise NotFound(f"no email with id {email_id}")
-    rep = session.get(User, actor.user_id)
-    ws = session.get(Workspace, actor.workspace_id)
+    email = sources.email(session, actor, email_id)
+    rep = org.user_by_id(session, actor.user_id)
+    ws = org.workspace_by_id(session, actor.workspace_id)
     assert rep is not None and ws is not None
     own = {d.lower() for d in ws.own_domains or []}
     participants = inbox.participants_of(session, email.id)
@@ -128,8 +94,7 @@ def email_input(session: Session, actor: Actor, email_id: uuid.UUID) -> IngestIn
     companies = inbox.companies_for(session, actor, addresses, own)
     by_domain = {c.domain: c.id for c in companies}
     contact_ids = [p.contact_id for p in participants if p.contact_id]
-    contact_company = dict(session.execute(select(Contact.id, Contact.company_id).where(
-        Contact.id.in_(contact_ids))).all()) if contact_ids else {}
+    contact_company = sources.companies_of_contacts(session, contact_ids)
     people = []
     for p in participants:
         if p.address == rep.email.lower():
@@ -152,27 +117,21 @@ def email_input(session: Session, actor: Actor, email_id: uuid.UUID) -> IngestIn
         rep_email=rep.email, direction=email.direction.value if email.direction else None,  # type: ignore[arg-type]
         people=people, company_ids=company_ids, deals=deals, passages=passages,
         signature=signature.strip() or None, forward_note=email.forward_note or "",
-        existing_open_tasks=_open_tasks(session, actor, [d.id for d in deals], contact_ids),
+        existing_open_tasks=sources.open_task_titles(session, actor, [d.id for d in deals], contact_ids),
         routed_deal_id=email.deal_id if any(d.id == email.deal_id for d in deals) else None,
         unauthenticated=(email.sender_auth or "unknown") if email.sender_authenticated is False else None)
 
 
 def call_input(session: Session, actor: Actor, recording_id: uuid.UUID) -> IngestInput:
-    rec = session.get(CallRecording, recording_id)
-    if rec is None or rec.workspace_id != actor.workspace_id:
-        raise NotFound(f"no call recording with id {recording_id}")
-    transcript = session.scalar(select(Transcript).where(Transcript.call_recording_id == rec.id))
-    if transcript is None:
-        raise NotFound(f"call recording {recording_id} has no transcript yet")
-    rep = session.get(User, actor.user_id)
+    rec, transcript = sources.recording(session, actor, recording_id)
+    rep = org.user_by_id(session, actor.user_id)
     assert rep is not None
     contact_ids = [rec.contact_id] if rec.contact_id else []
-    deal = _readable_deal(session, actor, rec.deal_id)
+    deal = sources.readable_deal(session, actor, rec.deal_id)
     if deal is not None:
-        contact_ids += list(session.scalars(select(DealContact.contact_id).where(DealContact.deal_id == deal.id)))
+        contact_ids += sources.deal_contact_ids(session, deal.id)
     contact_ids += _speaking_contacts(session, actor, transcript.segments, rep_name=rep.name)
-    contacts = list(session.scalars(select(Contact).where(Contact.id.in_(contact_ids),
-                                                          owner_readable(actor, Contact.owner_id))))
+    contacts = sources.readable_contacts(session, actor, contact_ids)
     company_ids = list(dict.fromkeys(x for x in [rec.company_id, deal.company_id if deal else None,
                                                  *(c.company_id for c in contacts)] if x))
     people = [Person(name=c.full_name,
@@ -185,7 +144,7 @@ def call_input(session: Session, actor: Actor, recording_id: uuid.UUID) -> Inges
         kind="call", source_id=rec.id, title=rec.filename, occurred_at=rec.created_at, timezone=actor.timezone,
         rep_id=rep.id, rep_name=rep.name, rep_email=rep.email, direction=Direction.outbound.value,
         people=people, company_ids=company_ids, deals=deals, passages=passages,
-        existing_open_tasks=_open_tasks(session, actor, [d.id for d in deals], [c.id for c in contacts]),
+        existing_open_tasks=sources.open_task_titles(session, actor, [d.id for d in deals], [c.id for c in contacts]),
         routed_deal_id=deal.id if deal is not None else None)
 
 

@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 
 from agents.prompts import SYSTEM, fence
-from store.models import User, Workspace
+from store.services import org
 from store.settings import Settings, get_settings
 from tools import TOOLS, ToolContext
 
@@ -46,8 +46,8 @@ class LLMBrain:
                                            for t in TOOLS.values()])
 
     def system_prompt(self, ctx: ToolContext) -> str:
-        user = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
-        ws = ctx.session.get(Workspace, ctx.actor.workspace_id)
+        user = org.user_by_id(ctx.session, ctx.actor.user_id)
+        ws = org.workspace_by_id(ctx.session, ctx.actor.workspace_id)
         return SYSTEM.format(user=user.name if user else "an admin", role=ctx.actor.role.value,
                              workspace=ws.name if ws else "the workspace", today=ctx.today,
                              weekday=ctx.today.strftime("%A"), tz=ctx.tz.key)

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
 from typer.core import TyperGroup
 
 from channels.cli_common import WorkspaceOpt, _fail, _workspace, console
 from store.errors import CRMError
 from store.models.enums import Role, Surface
+from store.services.org import user_by_id
 
 
 class _Commands(TyperGroup):
@@ -59,15 +59,14 @@ def _demo_tokens_file() -> Path:
 def _seed(session, ws, seed: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Load the demo workspace; return a fresh token per demo user."""
     from store.demo import seed_demo
-    from store.models import User
     from store.services import winprob
-    from store.services.org import create_token
+    from store.services.org import create_token, user_by_email
 
     summary = seed_demo(session, workspace=ws, seed=seed)
     winprob.train(session, workspace_id=ws.id)  # the demo's two years of deals are enough to learn from
     tokens = {}
     for email, _name, _role in summary.users:
-        user = session.scalar(select(User).where(User.workspace_id == ws.id, User.email == email))
+        user = user_by_email(session, workspace_id=ws.id, email=email)
         tokens[email] = create_token(session, user=user, name="demo")
     return tokens
 
@@ -78,8 +77,7 @@ def setup(no_demo: Annotated[bool, typer.Option("--no-demo", help="Never load de
     """Migrate, create the default workspace and, if the store is empty, load the demo workspace."""
     from store import migrate as m
     from store.db import get_engine, unit_of_work
-    from store.models import Company, User
-    from store.services.org import ensure_workspace
+    from store.services.org import ensure_workspace, has_companies, users_of
     from store.settings import get_settings
 
     settings = get_settings()
@@ -88,7 +86,7 @@ def setup(no_demo: Annotated[bool, typer.Option("--no-demo", help="Never load de
     with unit_of_work() as session:
         ws, created = ensure_workspace(session, slug=settings.default_workspace, name="Demo Company"
                                        if not no_demo else None, currency=settings.default_currency)
-        empty = not session.scalar(select(func.count()).select_from(Company).where(Company.workspace_id == ws.id))
+        empty = not has_companies(session, workspace_id=ws.id)
         if empty and not no_demo:
             console.print("loading the demo workspace (first run)...")
             tokens = _seed(session, ws, seed)
@@ -96,7 +94,7 @@ def setup(no_demo: Annotated[bool, typer.Option("--no-demo", help="Never load de
             # Demo convenience only: these users exist to be tried. Real tokens are never written.
             tokens_file.write_text(json.dumps(tokens, indent=2))
             os.chmod(tokens_file, 0o600)
-        users = session.scalars(select(User).where(User.workspace_id == ws.id).order_by(User.role, User.name)).all()
+        users = users_of(session, workspace_id=ws.id)
     if empty and not no_demo:  # the demo's notes and emails into memory, so recall and briefs cite them
         from channels.cli_ingest import reindex_cmd
 
@@ -121,16 +119,14 @@ def seed_cmd(demo: Annotated[bool, typer.Option("--demo", help="Load the demo wo
              workspace: WorkspaceOpt = None) -> None:
     """Load demo data into a workspace (created if missing)."""
     from store.db import unit_of_work
-    from store.models import Company
-    from store.services.org import ensure_workspace
+    from store.services.org import ensure_workspace, has_companies
     from store.settings import get_settings
 
     if not demo:
         _fail("say what to seed: `crm seed --demo`")
     with unit_of_work() as session:
         ws, _ = ensure_workspace(session, slug=workspace or get_settings().default_workspace)
-        if if_empty and session.scalar(select(func.count()).select_from(Company)
-                                       .where(Company.workspace_id == ws.id)):
+        if if_empty and has_companies(session, workspace_id=ws.id):
             console.print("store not empty; nothing loaded")
             return
         tokens = _seed(session, ws, seed)
@@ -185,9 +181,8 @@ def user_add(email: str, name: Annotated[str, typer.Option(help="Full name.")],
     """Add a user to the workspace."""
     from store.db import unit_of_work
     from store.errors import CRMError
-    from store.models import Team
     from store.services import crud, spec_for
-    from store.services.org import admin_actor
+    from store.services.org import admin_actor, team_by_name
 
     try:
         with unit_of_work() as session:
@@ -195,7 +190,7 @@ def user_add(email: str, name: Annotated[str, typer.Option(help="Full name.")],
             actor = admin_actor(session, ws, Surface.cli)
             team_id = None
             if team:
-                row = session.scalar(select(Team).where(Team.workspace_id == ws.id, Team.name == team))
+                row = team_by_name(session, workspace_id=ws.id, name=team)
                 row = row or crud.create(session, spec_for("team"), actor=actor, data={"name": team})
                 team_id = row.id
             user = crud.create(session, spec_for("user"), actor=actor, data={
@@ -209,12 +204,11 @@ def user_add(email: str, name: Annotated[str, typer.Option(help="Full name.")],
 def user_list(workspace: WorkspaceOpt = None) -> None:
     """List users: email, name, role, team."""
     from store.db import unit_of_work
-    from store.models import Team, User
+    from store.services.org import users_with_teams
 
     with unit_of_work() as session:
         ws = _workspace(session, workspace)
-        rows = session.execute(select(User, Team.name).outerjoin(Team, Team.id == User.team_id)
-                               .where(User.workspace_id == ws.id).order_by(User.email)).all()
+        rows = users_with_teams(session, workspace_id=ws.id)
         table = Table("email", "name", "role", "team", "active")
         for user, team_name in rows:
             table.add_row(user.email, user.name, user.role.value, team_name or "", "yes" if user.is_active else "no")
@@ -269,13 +263,12 @@ def token_revoke(token: Annotated[str, typer.Argument(help="The token's id, the 
                  workspace: WorkspaceOpt = None) -> None:
     """Revoke an API token: every request with it gets 401 from now on (it cannot be restored)."""
     from store.db import unit_of_work
-    from store.models import User
     from store.services.org import admin_actor, revoke_token
 
     with unit_of_work() as session:
         ws = _workspace(session, workspace)
         row = revoke_token(session, actor=admin_actor(session, ws, Surface.cli), ref=token)
-        owner = session.get(User, row.user_id)
+        owner = user_by_id(session, row.user_id)
         said = (f"revoked {row.prefix}... ({row.name or 'no name'}) of {owner.email if owner else '?'} at "
                 f"{row.revoked_at:%Y-%m-%d %H:%M} UTC")
     typer.echo(said)

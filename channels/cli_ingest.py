@@ -17,6 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 from store.models.enums import Surface
+from store.services.approvals import approval_by_id
+from store.services.details import company_by_id
+from store.services.jobs import job_by_id
 
 console = Console()
 err = Console(stderr=True)
@@ -54,7 +57,6 @@ def _queue() -> Any:
 def _follow(job_id: uuid.UUID, label: str) -> Any:
     """Show a job's progress until it finishes (or, with Celery, until it leaves the queue)."""
     from store.db import unit_of_work
-    from store.models import Job
     from store.models.enums import JobStatus
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=console,
@@ -62,7 +64,7 @@ def _follow(job_id: uuid.UUID, label: str) -> Any:
         task = bar.add_task(label, total=1.0)
         while True:
             with unit_of_work() as session:
-                job = session.get(Job, job_id)
+                job = job_by_id(session, job_id)
                 assert job is not None
                 status, progress, message = job.status, job.progress, job.message
             bar.update(task, completed=progress, description=f"{label}: {message}")
@@ -70,7 +72,7 @@ def _follow(job_id: uuid.UUID, label: str) -> Any:
                 break
             time.sleep(0.2)
     with unit_of_work() as session:
-        job = session.get(Job, job_id)
+        job = job_by_id(session, job_id)
         session.expunge(job)
         return job
 
@@ -88,7 +90,6 @@ def _run_here(queue: Any, job_id: uuid.UUID, label: str) -> None:
 
 def _report(job: Any) -> None:
     from store.db import unit_of_work
-    from store.models import Approval
     from store.models.enums import JobStatus
 
     if job.status == JobStatus.failed:
@@ -99,7 +100,7 @@ def _report(job: Any) -> None:
     console.print(f"[green]done[/green]: {job.result.get('message', '')} (job {job.id})")
     with unit_of_work() as session:
         for approval_id in ids:
-            a = session.get(Approval, uuid.UUID(approval_id))
+            a = approval_by_id(session, uuid.UUID(approval_id))
             if a is not None:
                 quote = next((e.get("quote") for e in a.evidence if e.get("quote")), "")
                 console.print(f"  - [bold]{a.summary}[/bold] ({a.status.value}, id {a.id})")
@@ -199,9 +200,8 @@ def brief_cmd(
         actor = _user_actor(session, ws, as_email)
         try:
             kind, record_id = "deal", uuid.UUID(record)
-            from store.models import Company
 
-            if session.get(Company, record_id) is not None:
+            if company_by_id(session, record_id) is not None:
                 kind = "company"
         except ValueError:
             hits = search(session, actor=actor, q=record, kinds=("company", "deal"), limit=5)
@@ -274,19 +274,13 @@ jobs_app = typer.Typer(help="Background jobs: list, show, retry.", no_args_is_he
 def jobs_list(failed: Annotated[bool, typer.Option(help="Only failed or interrupted ones.")] = False,
               workspace: WorkspaceOpt = None) -> None:
     """The latest jobs and their state."""
-    from sqlalchemy import select
-
     from channels.cli_common import _workspace
     from store.db import unit_of_work
-    from store.models import Job
-    from store.models.enums import JobStatus
+    from store.services.jobs import latest
 
     with unit_of_work() as session:
         ws = _workspace(session, workspace)
-        query = select(Job).where(Job.workspace_id == ws.id).order_by(Job.created_at.desc()).limit(30)
-        if failed:
-            query = query.where(Job.status.in_((JobStatus.failed, JobStatus.interrupted)))
-        for job in session.scalars(query):
+        for job in latest(session, workspace_id=ws.id, failed_only=failed):
             extra = f" - {job.error}" if job.error else ""
             console.print(f"{job.id}  {job.kind:<13} {job.status.value:<11} {job.progress:>4.0%} {job.message}{extra}",
                           markup=False)

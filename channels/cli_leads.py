@@ -107,12 +107,10 @@ def score_cmd(workspace: WorkspaceOpt = None,
 
     Scores are derived data (like the search index): written directly, no approval, no audit entry.
     """
-    from sqlalchemy import select
-
     from channels.cli_common import _fail, _workspace
     from store.db import unit_of_work
     from store.errors import CRMError
-    from store.models import Company, Contact
+    from store.services.crm import best_leads
     from store.services.lead_features import LEAD_STAGES
     from store.services.lead_scoring import score_leads
 
@@ -120,10 +118,7 @@ def score_cmd(workspace: WorkspaceOpt = None,
         with unit_of_work() as session:
             ws = _workspace(session, workspace)
             counts = score_leads(session, workspace_id=ws.id)
-            best = session.execute(
-                select(Contact, Company.name).outerjoin(Company, Company.id == Contact.company_id)
-                .where(Contact.workspace_id == ws.id, Contact.lifecycle_stage.in_(LEAD_STAGES))
-                .order_by(Contact.lead_score.desc(), Contact.id).limit(top)).all()
+            best = best_leads(session, workspace_id=ws.id, stages=LEAD_STAGES, limit=top)
             rows = [(c.lead_score, c.full_name, c.email or "-", name or "-", c.title or "-") for c, name in best]
     except CRMError as exc:
         _fail(exc.message)

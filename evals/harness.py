@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from evals import world as world_mod
@@ -38,7 +37,8 @@ from evals.state import diff, snapshot
 from store import migrate
 from store.db import make_engine, unit_of_work
 from store.models import Approval
-from store.models.enums import ApprovalStatus, Surface
+from store.models.enums import Surface
+from store.services import approvals as approval_service
 
 ENV_KEYS = ("CRM_DATABASE_URL", "CRM_DATA_DIR", "CRM_CHROMA_PATH", "CRM_CHROMA_URL", "CRM_INBOX_ADDRESS",
             "CRM_JOBS")
@@ -278,13 +278,12 @@ class Run:
         return self._job_replies()
 
     def _job_replies(self) -> list[str]:
-        from store.models import Job
         from store.models.enums import JobStatus
+        from store.services.jobs import in_order
 
         out = []
         with self.sessions() as session:
-            for job in session.scalars(select(Job).where(Job.workspace_id == self.refs.workspace_id)
-                                       .order_by(Job.created_at)):
+            for job in in_order(session, workspace_id=self.refs.workspace_id):
                 if job.id in self.seen:
                     continue
                 self.seen.add(job.id)
@@ -295,9 +294,7 @@ class Run:
 
     def _pending(self) -> list[Approval]:
         with self.sessions() as session:
-            rows = session.scalars(select(Approval).where(Approval.workspace_id == self.refs.workspace_id,
-                                                          Approval.status == ApprovalStatus.pending)
-                                   .order_by(Approval.created_at, Approval.id)).all()
+            rows = approval_service.pending_in_workspace(session, workspace_id=self.refs.workspace_id)
             session.expunge_all()
         return [a for a in rows if a.id not in self.seen]
 

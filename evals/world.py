@@ -17,17 +17,17 @@ from decimal import Decimal
 from typing import Any
 
 import time_machine
-from sqlalchemy import Date, DateTime, Numeric, select
+from sqlalchemy import Date, DateTime, Numeric
 from sqlalchemy.orm import Session
 
 import store.services  # noqa: F401  (registers every entity spec)
 from evals.schema import RecordSpec, Scenario, World, is_ref
 from store.actor import Actor
-from store.models import Stage, Team, User
+from store.models import User
 from store.models.enums import Role, Surface
 from store.services import crud, spec_for
-from store.services.org import actor_for_user, create_workspace
-from store.services.sales import default_pipeline
+from store.services.org import actor_for_user, create_workspace, seed_team, seed_user, user_by_id
+from store.services.sales import default_pipeline, stage_named, stages_of
 from tools.base import label_of
 
 
@@ -114,9 +114,9 @@ def _typed(kind: str, values: dict[str, Any]) -> dict[str, Any]:
 
 def _stage_id(session: Session, workspace_id: uuid.UUID, name: str) -> uuid.UUID:
     pipeline = default_pipeline(session, workspace_id)
-    stage = session.scalar(select(Stage).where(Stage.pipeline_id == pipeline.id, Stage.name == name))
+    stage = stage_named(session, pipeline.id, name)
     if stage is None:
-        names = session.scalars(select(Stage.name).where(Stage.pipeline_id == pipeline.id).order_by(Stage.position))
+        names = [s.name for s in stages_of(session, pipeline.id)]
         raise WorldError(f"no stage '{name}' (stages: {', '.join(names)})")
     return stage.id
 
@@ -159,16 +159,12 @@ def build_base(session: Session, world: World) -> Refs:
         ws = create_workspace(session, name=world.workspace, slug=world.slug, own_domains=world.own_domains)
         if world.settings:
             ws.settings = world.settings
-        teams = {name: Team(workspace_id=ws.id, name=name) for name in world.teams}
-        session.add_all(teams.values())
-        session.flush()
+        teams = {name: seed_team(session, workspace_id=ws.id, name=name) for name in world.teams}
         refs = Refs(workspace_id=ws.id)
         for u in world.users:
-            user = User(workspace_id=ws.id, email=u.email, name=u.name, role=Role(u.role), timezone=u.timezone,
-                        team_id=teams[u.team].id if u.team else None,
-                        quota=Decimal(str(u.quota)) if u.quota is not None else None)
-            session.add(user)
-            session.flush()
+            user = seed_user(session, workspace_id=ws.id, email=u.email, name=u.name, role=Role(u.role),
+                             timezone=u.timezone, team_id=teams[u.team].id if u.team else None,
+                             quota=Decimal(str(u.quota)) if u.quota is not None else None)
             refs.users[u.key] = user
             refs.add(u.key, "user", user.id, u.name)
         _other_workspace(session, world)
@@ -190,7 +186,7 @@ def reattach(session: Session, refs: Refs) -> Refs:
     out = Refs(workspace_id=refs.workspace_id, ids=dict(refs.ids), kinds=dict(refs.kinds), labels=dict(refs.labels),
                by_id=dict(refs.by_id))
     for key, user in refs.users.items():
-        mine = session.get(User, user.id)
+        mine = user_by_id(session, user.id)
         if mine is None:
             raise WorldError(f"user '{key}' is missing from this copy of the world")
         out.users[key] = mine
@@ -203,9 +199,8 @@ def _other_workspace(session: Session, world: World) -> None:
     if not other:
         return
     ws = create_workspace(session, name=other["name"], slug=other["slug"])
-    admin = User(workspace_id=ws.id, email=other["admin"]["email"], name=other["admin"]["name"], role=Role.admin)
-    session.add(admin)
-    session.flush()
+    admin = seed_user(session, workspace_id=ws.id, email=other["admin"]["email"], name=other["admin"]["name"],
+                      role=Role.admin)
     actor = actor_for_user(admin, Surface.api)
     company = crud.create(session, spec_for("company"), actor=actor, data={"name": other["company"]})
     crud.create(session, spec_for("deal"), actor=actor, data={"name": other["deal"], "company_id": company.id,

@@ -17,23 +17,21 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from agents.ingest import message_for
 from agents.runner import thread_for
 from flows.job_context import JobContext, JobFailed, JobInterrupted, handler
 from store.db import unit_of_work
 from store.errors import CRMError
-from store.models import CallRecording, Email, Transcript, User
 from store.models.enums import RecordingStatus, Surface
-from store.services.calls import CallLimits, check_size
-from store.services.org import actor_for_user
+from store.services.calls import CallLimits, check_size, has_transcript, recording_by_id, save_transcript, set_status
+from store.services.inbox import email_by_id
+from store.services.org import actor_for_user, user_by_id
 
 log = logging.getLogger("crm.jobs")
 
 
 def _rep_actor(session: Any, user_id: uuid.UUID | None, surface: Surface) -> Any:
-    user = session.get(User, user_id) if user_id else None
+    user = user_by_id(session, user_id)
     if user is None or not user.is_active:
         raise JobFailed("the rep this belongs to no longer exists or is deactivated; nothing to propose to")
     return actor_for_user(user, surface)
@@ -56,7 +54,7 @@ def _propose(ctx: JobContext, kind: str, source_id: uuid.UUID, surface: Surface)
         except CRMError as exc:
             raise JobFailed(str(exc)) from exc
         source_ref: dict[str, Any] = {f"{kind}_id": str(source_id)}
-        email = session.get(Email, source_id) if kind == "email" else None
+        email = email_by_id(session, source_id) if kind == "email" else None
         if email is not None and email.sender_authenticated is not None:
             # Every proposal's evidence says whether the email's sender was who it claims.
             source_ref |= {"sender_authenticated": email.sender_authenticated, "sender_auth": email.sender_auth}
@@ -76,7 +74,7 @@ def _index(ctx: JobContext, kind: str, source_id: uuid.UUID) -> None:
 def ingest_email(ctx: JobContext) -> dict[str, Any]:
     email_id = uuid.UUID(ctx.payload["email_id"])
     with unit_of_work(ctx.sessions) as session:
-        if session.get(Email, email_id) is None:
+        if email_by_id(session, email_id) is None:
             raise JobFailed(f"email {email_id} no longer exists")
     ctx.progress(0.1, "reading the email")
     result = _propose(ctx, "email", email_id, Surface.email)
@@ -90,16 +88,16 @@ def process_call(ctx: JobContext) -> dict[str, Any]:
     recording_id = uuid.UUID(ctx.payload["call_recording_id"])
     limits = CallLimits.from_settings(ctx.settings)
     with unit_of_work(ctx.sessions) as session:
-        rec = session.get(CallRecording, recording_id)
+        rec = recording_by_id(session, recording_id)
         if rec is None:
             raise JobFailed(f"call recording {recording_id} no longer exists")
-        done = session.scalar(select(Transcript.id).where(Transcript.call_recording_id == recording_id))
+        done = has_transcript(session, recording_id)
         path, filename, content_type = Path(rec.storage_path or ""), rec.filename, rec.content_type
     # Checked at every progress report: a call that keeps a worker longer than this fails, clearly.
     ctx.time_limit(limits.processing_seconds, f"{filename}: processing the call took longer than "
                    f"{limits.processing_seconds:g} s, the most one call may take (CRM_CALL_MAX_PROCESSING_SECONDS); "
                    "split it into parts, or ask an admin to raise the limit")
-    if done is None:
+    if not done:
         _transcribe(ctx, recording_id, path, filename, content_type, limits)
     ctx.progress(0.85, "adding the transcript to memory")
     _index(ctx, "call", recording_id)
@@ -139,25 +137,16 @@ def _transcribe(ctx: JobContext, recording_id: uuid.UUID, path: Path, filename: 
     except Exception as exc:
         _set_status(ctx, recording_id, RecordingStatus.failed, f"unexpected error: {exc}")
         raise
+    segments = [{k: v for k, v in {"start": s.start, "end": s.end, "speaker": s.speaker, "text": s.text}.items()
+                 if v is not None} for s in result.segments]
     with unit_of_work(ctx.sessions) as session:
-        rec = session.get(CallRecording, recording_id)
-        assert rec is not None
-        segments = [{k: v for k, v in {"start": s.start, "end": s.end, "speaker": s.speaker, "text": s.text}.items()
-                     if v is not None} for s in result.segments]
-        session.add(Transcript(workspace_id=rec.workspace_id, call_recording_id=rec.id, language=result.language,
-                               text=result.text, segments=segments, engine=result.engine[:100]))
-        rec.status = RecordingStatus.transcribed
-        rec.error = None
-        if result.duration_seconds:
-            rec.duration_seconds = round(result.duration_seconds)
+        save_transcript(session, recording_id=recording_id, language=result.language, text=result.text,
+                        segments=segments, engine=result.engine, duration_seconds=result.duration_seconds)
 
 
 def _set_status(ctx: JobContext, recording_id: uuid.UUID, status: RecordingStatus, error: str | None) -> None:
     with unit_of_work(ctx.sessions) as session:
-        rec = session.get(CallRecording, recording_id)
-        if rec is not None:
-            rec.status = status
-            rec.error = error[:2000] if error else None
+        set_status(session, recording_id=recording_id, status=status, error=error)
 
 
 @handler("reindex")

@@ -30,6 +30,7 @@ from store import events
 from store.db import get_sessionmaker, unit_of_work
 from store.models import Job
 from store.services import jobs as job_service
+from store.services.jobs import job_by_id
 from store.settings import Settings, get_settings
 
 log = logging.getLogger("crm.jobs")
@@ -70,7 +71,7 @@ def run_job(job_id: uuid.UUID, *, sessions: sessionmaker[Session] | None = None,
             job_service.succeed(session, job_id, result, message=str(result.get("message", "done")),
                                 attempt=ctx.attempt)
     with unit_of_work(sessions) as session:
-        finished = session.get(Job, job_id)
+        finished = job_by_id(session, job_id)
     # e.g. the Slack bot DMs the rep what the job proposed (or why it failed)
     events.announce(events.JOB_FINISHED, job_id=job_id)
     return finished

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from store import files
-from store.models import Workspace
 from store.services import analytics as analytics_service
 from store.services import dashboard as dashboard_service
+from store.services import org
 from store.services import pipeline as pipeline_service
 from store.settings import get_settings
 from tools.base import ToolContext, ToolOutput, read_tool
@@ -326,7 +326,7 @@ def _chart_currency(ctx: ToolContext, amounts: Iterable[dict[str, Decimal]]) -> 
     for bucket in amounts:
         for currency, amount in bucket.items():
             totals[currency] = totals.get(currency, Decimal(0)) + amount
-    ws = ctx.session.get(Workspace, ctx.actor.workspace_id)
+    ws = org.workspace_by_id(ctx.session, ctx.actor.workspace_id)
     default = ws.default_currency if ws else "USD"
     chosen = default if default in totals or not totals else max(sorted(totals), key=lambda c: totals[c])
     return chosen, sorted(c for c in totals if c != chosen)

@@ -14,9 +14,8 @@ from pydantic import BaseModel, Field
 
 from store import normalize
 from store.errors import ValidationFailed
-from store.models import Deal, User
 from store.models.enums import ActivityType, Direction, QuoteStatus
-from store.services import crud, quotes, spec_for
+from store.services import crud, org, quotes, sales, spec_for
 from store.settings import get_settings
 from tools.base import Preview, ToolContext, as_uuid, ref, write_tool
 from tools.write import diff_rows, names
@@ -47,7 +46,7 @@ def send_email(ctx: ToolContext, a: SendEmailArgs) -> dict[str, Any]:
     if not settings.smtp_host:
         raise ValidationFailed("email sending is not configured: set CRM_SMTP_HOST (and CRM_SMTP_FROM, "
                                "CRM_SMTP_USER, CRM_SMTP_PASSWORD) and approve again")
-    me = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
+    me = org.user_by_id(ctx.session, ctx.actor.user_id)
     sender = settings.smtp_from or (me.email if me else None)
     if not sender:
         raise ValidationFailed("no sender address: set CRM_SMTP_FROM")
@@ -129,7 +128,7 @@ def _preview_approve(ctx: ToolContext, a: ApproveQuoteArgs) -> Preview:
     quote = crud.get_for_write(ctx.session, quotes.quotes, actor=ctx.actor, id=as_uuid(a.quote_id))
     quotes.check_move(quote, QuoteStatus.approved)
     terms = quotes.terms_of(ctx.session, quote=quote)
-    deal = ctx.session.get(Deal, quote.deal_id)
+    deal = sales.deal_by_id(ctx.session, quote.deal_id)
     return Preview(summary=f"Approve quote {quote.number} for {deal.name if deal else 'its deal'}: {terms.summary()}",
                    diff=[{"field": "status", "before": quote.status.value, "after": "approved"}, *terms.diff()],
                    record=ref("quote", quote), **_needs(terms))

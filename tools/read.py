@@ -8,12 +8,11 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from store.models import Company, Contact, Deal, DealContact, Stage, Task, User
+from store.models import Deal
 from store.models.enums import TaskStatus
 from store.services import analytics as analytics_service
-from store.services import crud, spec_for
+from store.services import crud, details, org, spec_for
 from store.services import dashboard as dashboard_service
 from store.services import forecast_changes as changes_service
 from store.services import pipeline as pipeline_service
@@ -72,18 +71,17 @@ class GetArgs(BaseModel):
 def describe(ctx: ToolContext, kind: str, obj: Any) -> list[str]:
     session = ctx.session
     if kind == "contact":
-        company = session.get(Company, obj.company_id) if obj.company_id else None
+        company = details.company_by_id(session, obj.company_id)
         return [f"contact {obj.full_name} id={obj.id}", f"title: {obj.title or '-'}",
                 f"company: {company.name if company else '-'}", f"email: {obj.email or '-'}",
                 f"phone: {obj.phone or '-'}", f"lifecycle: {obj.lifecycle_stage.value}"]
     if kind == "company":
         return [f"company {obj.name} id={obj.id}", f"domain: {obj.domain or '-'}",
                 f"industry: {obj.industry or '-'}", f"employees: {obj.employee_count or '-'}"]
-    stage = session.get(Stage, obj.stage_id)
-    company = session.get(Company, obj.company_id) if obj.company_id else None
-    owner = session.get(User, obj.owner_id) if obj.owner_id else None
-    people = session.execute(select(Contact, DealContact.role).join(DealContact, DealContact.contact_id == Contact.id)
-                             .where(DealContact.deal_id == obj.id)).all()
+    stage = details.stage_by_id(session, obj.stage_id)
+    company = details.company_by_id(session, obj.company_id)
+    owner = org.user_by_id(session, obj.owner_id)
+    people = details.deal_people(session, obj.id)
     return [f"deal {obj.name} id={obj.id}", f"company: {company.name if company else '-'}",
             f"stage: {stage.name if stage else '?'}",
             f"amount: {f'{obj.amount:,.0f} {obj.currency}' if obj.amount is not None else '-'}",
@@ -114,11 +112,8 @@ class TasksArgs(BaseModel):
 @read_tool(TasksArgs)
 def list_my_tasks(ctx: ToolContext, args: TasksArgs) -> str:
     """List the user's own tasks (open by default), soonest due first, overdue marked."""
-    query = crud.readable(spec_for("task"), ctx.actor).where(Task.owner_id == ctx.actor.user_id,
-                                                             Task.status == TaskStatus(args.status))
-    if args.due_within_days is not None:
-        query = query.where(Task.due_at <= ctx.now + timedelta(days=args.due_within_days))
-    tasks = ctx.session.scalars(query.order_by(Task.due_at.asc().nulls_last()).limit(25)).all()
+    due_before = ctx.now + timedelta(days=args.due_within_days) if args.due_within_days is not None else None
+    tasks = details.my_tasks(ctx.session, actor=ctx.actor, status=TaskStatus(args.status), due_before=due_before)
     if not tasks:
         return f"You have no {args.status} tasks" + (f" due within {args.due_within_days} days." if
                                                       args.due_within_days is not None else ".")
@@ -256,12 +251,11 @@ def brief(ctx: ToolContext, args: BriefArgs) -> str:
     session = ctx.session
     obj = crud.get(session, spec_for(args.kind), actor=ctx.actor, id=as_uuid(args.id))
     if args.kind == "company":
-        deals = session.scalars(crud.readable(spec_for("deal"), ctx.actor).where(Deal.company_id == obj.id)
-                                .order_by(Deal.close_date)).all()
+        deals = details.company_deals(session, actor=ctx.actor, company_id=obj.id)
         company = obj
     else:
         deals = [obj]
-        company = session.get(Company, obj.company_id) if obj.company_id else None
+        company = details.company_by_id(session, obj.company_id)
     out = [f"Brief: {company.name if company else obj.name} (as of {ctx.today})"]
     open_deals = [d for d in deals if d.closed_at is None]
     for deal in open_deals or deals[:3]:
@@ -300,7 +294,7 @@ def _risks(ctx: ToolContext, deals: list[Deal], past: list[Any]) -> list[str]:
     for deal in deals:
         if deal.close_date and deal.close_date < ctx.today:
             risks.append(f"{deal.name}: close date {deal.close_date} has passed")
-        roles = set(ctx.session.scalars(select(DealContact.role).where(DealContact.deal_id == deal.id)))
+        roles = details.deal_roles(ctx.session, deal.id)
         if roles and not {"economic_buyer", "decision_maker"} & {r.value for r in roles}:
             risks.append(f"{deal.name}: no economic buyer or decision maker identified")
         if not deal.next_step:
@@ -320,7 +314,7 @@ def draft_email(ctx: ToolContext, args: DraftArgs) -> str:
     must ask, and send_email will propose it for approval."""
     contact = crud.get(ctx.session, spec_for("contact"), actor=ctx.actor, id=as_uuid(args.contact_id))
     deal = crud.get(ctx.session, spec_for("deal"), actor=ctx.actor, id=as_uuid(args.deal_id)) if args.deal_id else None
-    me = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
+    me = org.user_by_id(ctx.session, ctx.actor.user_id)
     subject = f"Following up: {deal.name}" if deal else f"Following up: {args.purpose}"
     next_step = f"\n\nAs a next step, I suggest: {deal.next_step}." if deal and deal.next_step else ""
     body = (f"Hi {contact.first_name or contact.full_name},\n\nThank you for your time. I wanted to {args.purpose}."

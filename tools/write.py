@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from store.errors import ValidationFailed
 from store.models import Stage
 from store.models.enums import ActivityType, ForecastCategory, LeadStatus, LifecycleStage, Priority, TaskStatus
-from store.services import crud, spec_for
+from store.services import crud, details, spec_for
 from store.services.sales import default_pipeline, stages_of
 from tools.base import Preview, ToolContext, as_uuid, label_of, ref, write_tool
 
@@ -305,8 +305,8 @@ def _preview_update_deal(ctx: ToolContext, a: UpdateDealArgs) -> Preview:
     before = {k: getattr(deal, k) for k in changes}
     after = dict(changes)
     if "stage_id" in changes:
-        before["stage"] = ctx.session.get(Stage, deal.stage_id).name  # type: ignore[union-attr]
-        after["stage"] = ctx.session.get(Stage, changes["stage_id"]).name  # type: ignore[union-attr]
+        before["stage"] = details.stage_by_id(ctx.session, deal.stage_id).name  # type: ignore[union-attr]
+        after["stage"] = details.stage_by_id(ctx.session, changes["stage_id"]).name  # type: ignore[union-attr]
         del before["stage_id"], after["stage_id"]
     diff = diff_rows(before, after)
     if not diff:

@@ -18,9 +18,10 @@ from flows.decisions import decide_proposal
 from store.actor import Actor
 from store.db import unit_of_work
 from store.errors import NotFound
-from store.models import Approval, User
+from store.models import Approval
 from store.schemas import read_schema
 from store.services import approvals as approval_service
+from store.services.org import user_by_id
 
 router = APIRouter(tags=["chat"])
 # GET /approvals/waiting: its own router, mounted before the approvals' CRUD routes (GET /approvals/{id}).
@@ -30,7 +31,7 @@ ApprovalOut = read_schema(Approval, "ApprovalOut", {"requested_by_name": (str | 
 
 def approval_out(session: Session, approval: Approval) -> Any:
     """A proposal as the page shows it, with the name of who asked."""
-    requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
+    requester = user_by_id(session, approval.requested_by_id)
     return ApprovalOut.model_validate(approval).model_copy(
         update={"requested_by_name": requester.name if requester else None})
 

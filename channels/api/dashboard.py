@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from channels.api.deps import get_actor, get_session
 from store.actor import Actor
-from store.models import Workspace
 from store.services import analytics as analytics_service
 from store.services import dashboard as dashboard_service
 from store.services import pipeline as pipeline_service
+from store.services.org import workspace_by_id
 from tools.base import ToolContext
 from tools.scope import resolve_period
 
@@ -152,7 +152,7 @@ def dashboard(
     reps = dashboard_service.forecast_by_owner(session, actor=actor, scope=scope, start=start, end=end, top=top)
     stale = analytics_service.stale_deals(session, actor=actor, scope=scope, today=ctx.today, days=stale_days,
                                           tz=ctx.tz)
-    ws = session.get(Workspace, actor.workspace_id)
+    ws = workspace_by_id(session, actor.workspace_id)
     return DashboardOut(
         as_of=ctx.today, scope=scope, scope_label=answered.label, not_shown=answered.heading() or None,
         period=PeriodOut(name=period, start=start, end=end),

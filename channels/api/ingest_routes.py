@@ -20,10 +20,11 @@ from flows.jobs import get_queue
 from flows.uploads import upload_call
 from store.actor import Actor
 from store.errors import ValidationFailed
-from store.models import Job, User
+from store.models import Job
 from store.schemas import read_schema
 from store.services import jobs as job_service
 from store.services.calls import CallLimits, check_kind, check_size
+from store.services.org import user_by_id
 from store.settings import get_settings
 
 router = APIRouter(tags=["ingestion"])
@@ -92,7 +93,7 @@ def upload_email(request: Request, file: UploadFile = File(description="The mess
                  session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
     from flows.deliver import deliver_detailed
 
-    user = session.get(User, actor.user_id) if actor.user_id else None
+    user = user_by_id(session, actor.user_id)
     if user is None:
         raise ValidationFailed("only a user can upload email (the system account has no inbox)")
     session.close()  # delivery opens its own unit of work

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 from channels.api.deps import get_actor, get_session
 from store import schemas
 from store.actor import Actor
-from store.models import User, Workspace
+from store.models import User
 from store.normalize import INT64_MAX
 from store.services import org as org_service
 from store.services import search as search_service
 from store.services import timeline as timeline_service
+from store.services.org import user_by_id, workspace_by_id
 
 router = APIRouter()
 
@@ -33,8 +34,8 @@ class MeOut(BaseModel):
 
 @router.get("/me", response_model=MeOut, tags=["me"], summary="The user this token acts as")
 def me(session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
-    user = session.get(User, actor.user_id) if actor.user_id else None
-    ws = session.get(Workspace, actor.workspace_id)
+    user = user_by_id(session, actor.user_id)
+    ws = workspace_by_id(session, actor.workspace_id)
     return MeOut(id=actor.user_id, email=user.email if user else None, name=user.name if user else None,
                  role=actor.role.value, team_id=actor.team_id, timezone=actor.timezone,
                  workspace_id=actor.workspace_id, workspace_name=ws.name if ws else "")
@@ -63,7 +64,7 @@ class WorkspaceUpdate(BaseModel):
 
 @router.get("/workspace", response_model=WorkspaceOut, tags=["workspace"], summary="This workspace")
 def get_workspace(session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
-    return session.get(Workspace, actor.workspace_id)
+    return workspace_by_id(session, actor.workspace_id)
 
 
 @router.patch("/workspace", response_model=WorkspaceOut, tags=["workspace"],
@@ -127,6 +128,6 @@ def list_tokens(user_id: uuid.UUID | None = Query(None, description="Only this u
                          "changes nothing. Another user's token is 404 unless you are an admin.")
 def revoke_token(token: str, session: Session = Depends(get_session), actor: Actor = Depends(get_actor)) -> Any:
     row = org_service.revoke_token(session, actor=actor, ref=token)
-    out = _token_out(row, session.get(User, row.user_id))  # type: ignore[arg-type]
+    out = _token_out(row, user_by_id(session, row.user_id))  # type: ignore[arg-type]
     session.commit()
     return out

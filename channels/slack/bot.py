@@ -37,8 +37,9 @@ from store.models import Approval, User
 from store.models.enums import ApprovalStatus, Surface
 from store.services import approvals as approval_service
 from store.services import org
+from store.services.approvals import approval_by_id
 from store.services.inbox import seen_token
-from store.services.org import actor_for_user, get_workspace
+from store.services.org import actor_for_user, get_workspace, user_by_id
 from store.settings import Settings
 
 log = logging.getLogger("crm.slack")
@@ -239,7 +240,7 @@ class SlackBot:
         """A card per proposal not yet shown in this channel; managers get their own copy to decide."""
         for approval_id in approval_ids:
             with unit_of_work(self.sessions, readonly=True) as session:
-                approval = session.get(Approval, approval_id)
+                approval = approval_by_id(session, approval_id)
                 if approval is None or any(c.get("channel") == channel for c in _cards(approval)):
                     continue
                 message = cards.card(approval, requester=_name(session, approval.requested_by_id))
@@ -255,14 +256,14 @@ class SlackBot:
                 copy = self.post(dm, None, message["text"], blocks=message["blocks"])
                 places.append({"channel": dm, "ts": copy["ts"]})
             with unit_of_work(self.sessions) as session:
-                approval = session.get(Approval, approval_id)
+                approval = approval_by_id(session, approval_id)
                 if approval is not None:
                     approval.source_ref = {**approval.source_ref, "slack_cards": _cards(approval) + places}
 
     def refresh_cards(self, approval_id: uuid.UUID) -> None:
         """Redraw every copy of a proposal's card from the store (who decided what)."""
         with unit_of_work(self.sessions, readonly=True) as session:
-            approval = session.get(Approval, approval_id)
+            approval = approval_by_id(session, approval_id)
             if approval is None:
                 return
             message = cards.card(approval, requester=_name(session, approval.requested_by_id),
@@ -374,7 +375,7 @@ class SlackBot:
     def _fields(self, approval_id: str) -> list[str]:
         with unit_of_work(self.sessions, readonly=True) as session:
             try:
-                approval = session.get(Approval, uuid.UUID(approval_id))
+                approval = approval_by_id(session, uuid.UUID(approval_id))
             except ValueError:
                 return []
             return [name for name, *_ in cards.editable_fields(approval.tool)] if approval else []
@@ -446,6 +447,6 @@ def _cards(approval: Approval) -> list[dict[str, str]]:
 
 
 def _name(session: Session, user_id: uuid.UUID | None) -> str | None:
-    user = session.get(User, user_id) if user_id else None
+    user = user_by_id(session, user_id)
     return user.name if user else None
 

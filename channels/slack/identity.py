@@ -18,6 +18,7 @@ from store.db import unit_of_work
 from store.errors import CRMError
 from store.models import User, Workspace
 from store.services import org
+from store.services.org import user_by_id
 
 
 @dataclass
@@ -74,7 +75,7 @@ def slack_id_for(sessions: sessionmaker[Session], client: WebClient, *, user_id:
                  team_id: str) -> str | None:
     """The Slack account of a CRM user (to DM them), found by email the first time."""
     with unit_of_work(sessions, readonly=True) as session:
-        user = session.get(User, user_id)
+        user = user_by_id(session, user_id)
         if user is None or not user.is_active:
             return None
         if user.slack_user_id:
@@ -87,7 +88,7 @@ def slack_id_for(sessions: sessionmaker[Session], client: WebClient, *, user_id:
     if found.get("deleted") or (found.get("team_id") and found.get("team_id") != team_id):
         return None
     with unit_of_work(sessions) as session:
-        user = session.get(User, user_id)
+        user = user_by_id(session, user_id)
         if user is None:
             return None
         if not user.slack_user_id:

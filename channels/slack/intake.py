@@ -16,11 +16,13 @@ from channels.slack.identity import Refusal, slack_id_for
 from channels.slack.text import chunks, mrkdwn, sentence
 from store.db import unit_of_work
 from store.errors import CRMError, TooLarge
-from store.models import Job, User
+from store.models import Job
 from store.models.enums import ApprovalStatus, JobStatus, Surface
 from store.services import approvals as approval_service
-from store.services.calls import CallLimits, check_kind, check_size
-from store.services.org import actor_for_user, get_workspace
+from store.services.calls import CallLimits, check_kind, check_size, recording_by_id
+from store.services.inbox import email_by_id
+from store.services.jobs import job_by_id
+from store.services.org import actor_for_user, get_workspace, user_by_id
 
 log = logging.getLogger("crm.slack")
 
@@ -106,11 +108,11 @@ def report_job(bot: Bot, job_id: uuid.UUID) -> None:
     """Tell the rep what a finished email or call job proposed (or why it failed): in the Slack
     thread the recording came from, else in a DM."""
     with unit_of_work(bot.sessions, readonly=True) as session:
-        job = session.get(Job, job_id)
+        job = job_by_id(session, job_id)
         if job is None or job.kind not in ("ingest_email", "process_call"):
             return
         ws = get_workspace(session, slug=bot.settings.default_workspace)
-        rep = session.get(User, job.requested_by_id) if job.requested_by_id else None
+        rep = user_by_id(session, job.requested_by_id)
         if ws is None or job.workspace_id != ws.id or rep is None or not rep.is_active:
             return
         status, result, error, payload = job.status, dict(job.result), job.error, dict(job.payload)
@@ -156,14 +158,13 @@ def report_job(bot: Bot, job_id: uuid.UUID) -> None:
 
 
 def _job_headline(session: Session, job: Job) -> str:
-    from store.models import CallRecording, Email
 
     if job.kind == "ingest_email":
-        email = session.get(Email, uuid.UUID(job.payload["email_id"])) if job.payload.get("email_id") else None
+        email = email_by_id(session, uuid.UUID(job.payload["email_id"])) if job.payload.get("email_id") else None
         headline = f"Your forwarded email “{email.subject}”" if email and email.subject else "Your forwarded email"
         if email is not None and email.sender_authenticated is False:
             headline += " (⚠️ its sender could not be authenticated)"
         return headline
-    rec = session.get(CallRecording, uuid.UUID(job.payload["call_recording_id"])) \
+    rec = recording_by_id(session, uuid.UUID(job.payload["call_recording_id"])) \
         if job.payload.get("call_recording_id") else None
     return f"Your call {rec.filename}" if rec else "Your call"

@@ -119,6 +119,12 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
                                          Approval.requested_by_id == actor.user_id))
 
 
+def approval_by_id(session: Session, approval_id: uuid.UUID) -> Approval | None:
+    """A proposal by id, for the door that already holds it (a card, a job's result); no visibility
+    check: deciding it goes through `get_to_decide` and `claim`."""
+    return session.get(Approval, approval_id)
+
+
 def get(session: Session, *, actor: Actor, id: uuid.UUID) -> Approval:
     approval = session.scalar(select(Approval).where(Approval.id == id, visible_to(actor)))
     if approval is None:
@@ -142,6 +148,14 @@ def pending(session: Session, *, actor: Actor, thread_id: str | None = None) -> 
     if thread_id is not None:
         query = query.where(Approval.thread_id == thread_id)
     return session.scalars(query.order_by(Approval.created_at, Approval.id)).all()
+
+
+def pending_in_workspace(session: Session, *, workspace_id: uuid.UUID) -> Sequence[Approval]:
+    """Every pending proposal of the workspace, oldest first: the evals' stand-in for the humans who
+    decide them, never a door's (a door lists `pending` for its actor)."""
+    return session.scalars(select(Approval).where(Approval.workspace_id == workspace_id,
+                                                  Approval.status == ApprovalStatus.pending)
+                           .order_by(Approval.created_at, Approval.id)).all()
 
 
 def for_thread(session: Session, *, actor: Actor, thread_id: str,

@@ -1,4 +1,4 @@
-"""Call recordings and transcripts as uploaded: the file is kept, the row says where it is.
+"""Call recordings and transcripts: the file is kept, the row says where it is; its transcript, once made.
 
 What may come in is decided here, the same for every door (API, Slack, `crm ingest-call`): a
 recording or a meeting tool's transcript, not empty, under the size cap of its kind; a transcript
@@ -11,15 +11,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from calls.captions import CAPTION_SUFFIXES
 from calls.transcribe import AudioUnreadable, probe_audio
+from store import audit
 from store.actor import Actor
 from store.errors import TooLarge, ValidationFailed
 from store.files import keep_file
-from store.models import CallRecording
+from store.models import CallRecording, Transcript
+from store.models.enums import AuditAction, RecordingStatus, Surface
 from store.services import crud
 from store.services.engagement import call_recordings
 from store.settings import Settings
@@ -48,6 +52,11 @@ class CallLimits:
     def max_bytes(self, filename: str) -> int:
         """The size cap for an upload called `filename`: a transcript's, else a recording's."""
         return self.transcript_bytes if is_transcript(filename) else self.recording_bytes
+
+
+def recording_by_id(session: Session, recording_id: uuid.UUID) -> CallRecording | None:
+    """A call recording by id (a job's payload, an upload's result)."""
+    return session.get(CallRecording, recording_id)
 
 
 def is_transcript(filename: str) -> bool:
@@ -134,3 +143,48 @@ def _size(n: float) -> str:
 def _clock(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+# --- transcription (the process_call job) ----------------------------------------------------------
+
+def has_transcript(session: Session, recording_id: uuid.UUID) -> bool:
+    """Is the recording transcribed already (a retried job does not transcribe it again)?"""
+    return session.scalar(select(Transcript.id).where(Transcript.call_recording_id == recording_id)) is not None
+
+
+def _set(session: Session, rec: CallRecording, note: str, **values: Any) -> None:
+    before = {k: audit.jsonable(getattr(rec, k)) for k in values}
+    for key, value in values.items():
+        setattr(rec, key, value)
+    old, new = audit.changes(before, {k: audit.jsonable(v) for k, v in values.items()})
+    if new:
+        audit.record(session, Actor.system(rec.workspace_id, Surface.call), action=AuditAction.update,
+                     entity_type="call_recording", entity_id=rec.id, before=old, after=new, note=note)
+
+
+def set_status(session: Session, *, recording_id: uuid.UUID, status: RecordingStatus,
+               error: str | None = None) -> None:
+    """Move a recording through transcription (transcribing, failed with why), audited."""
+    rec = session.get(CallRecording, recording_id)
+    if rec is not None:
+        _set(session, rec, "transcription", status=status, error=error[:2000] if error else None)
+
+
+def save_transcript(session: Session, *, recording_id: uuid.UUID, language: str | None, text: str,
+                    segments: list[dict[str, Any]], engine: str, duration_seconds: float | None) -> Transcript:
+    """Store a recording's transcript and mark the recording transcribed, both audited."""
+    rec = session.get(CallRecording, recording_id)
+    assert rec is not None
+    transcript = Transcript(workspace_id=rec.workspace_id, call_recording_id=rec.id, language=language,
+                            text=text, segments=segments, engine=engine[:100])
+    session.add(transcript)
+    session.flush()
+    audit.record(session, Actor.system(rec.workspace_id, Surface.call), action=AuditAction.create,
+                 entity_type="transcript", entity_id=transcript.id,
+                 after={"call_recording_id": str(rec.id), "language": language, "engine": engine[:100],
+                        "segments": len(segments)}, note="transcribed")
+    values: dict[str, Any] = {"status": RecordingStatus.transcribed, "error": None}
+    if duration_seconds:
+        values["duration_seconds"] = round(duration_seconds)
+    _set(session, rec, "transcribed", **values)
+    return transcript

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store import custom_fields, normalize
@@ -62,3 +65,12 @@ contacts = register(EntitySpec(
     search=("first_name", "last_name", "email", "phone"), default_sort="last_name",
     prepare=_prepare_contact,
 ))
+
+
+def best_leads(session: Session, *, workspace_id: uuid.UUID, stages: Iterable[Any],
+               limit: int) -> list[tuple[Contact, str | None]]:
+    """The best-scored contacts in these lifecycle stages, with their company's name."""
+    return [(c, name) for c, name in session.execute(
+        select(Contact, Company.name).outerjoin(Company, Company.id == Contact.company_id)
+        .where(Contact.workspace_id == workspace_id, Contact.lifecycle_stage.in_(list(stages)))
+        .order_by(Contact.lead_score.desc(), Contact.id).limit(limit))]

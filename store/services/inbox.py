@@ -64,6 +64,11 @@ class Stored:
     notes: list[str] = field(default_factory=list)  # what the rep should know (unreadable deal route, ...)
 
 
+def email_by_id(session: Session, email_id: uuid.UUID) -> Email | None:
+    """A stored email by id (a job's payload, an ingestion result)."""
+    return session.get(Email, email_id)
+
+
 def find_sender(session: Session, address: str, workspace: Workspace | None = None) -> User:
     """The active user who sent this, in `workspace` or, when not given, in exactly one workspace."""
     query = select(User).where(func.lower(User.email) == address.strip().lower(), User.is_active.is_(True))

@@ -33,6 +33,11 @@ jobs = register(EntitySpec(
 ))
 
 
+def job_by_id(session: Session, job_id: uuid.UUID) -> Job | None:
+    """A job by id (its runner, or the door that queued it and waits for it)."""
+    return session.get(Job, job_id)
+
+
 def create(session: Session, *, workspace_id: uuid.UUID, kind: str, payload: dict[str, Any],
            requested_by_id: uuid.UUID | None, subject: tuple[str, uuid.UUID] | None = None,
            message: str = "queued") -> Job:
@@ -135,3 +140,16 @@ def interrupt(session: Session, *, job_ids: Iterable[uuid.UUID] | None = None, r
 
 def queued(session: Session) -> list[uuid.UUID]:
     return list(session.scalars(select(Job.id).where(Job.status == JobStatus.queued).order_by(Job.created_at)))
+
+
+def latest(session: Session, *, workspace_id: uuid.UUID, failed_only: bool = False, limit: int = 30) -> list[Job]:
+    """The workspace's latest jobs, newest first (only failed or interrupted ones if asked)."""
+    query = select(Job).where(Job.workspace_id == workspace_id).order_by(Job.created_at.desc()).limit(limit)
+    if failed_only:
+        query = query.where(Job.status.in_((JobStatus.failed, JobStatus.interrupted)))
+    return list(session.scalars(query))
+
+
+def in_order(session: Session, *, workspace_id: uuid.UUID) -> list[Job]:
+    """Every job of the workspace, oldest first (the evals read what each one replied)."""
+    return list(session.scalars(select(Job).where(Job.workspace_id == workspace_id).order_by(Job.created_at)))

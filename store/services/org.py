@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from store import audit, normalize
 from store.actor import Actor
 from store.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from store.models import ApiToken, Approval, Pipeline, Stage, Team, User, Workspace
+from store.models import ApiToken, Approval, Company, Pipeline, Stage, Team, User, Workspace
 from store.models.enums import AuditAction, Role, StageKind, Surface
 from store.permissions import require_role
 from store.services.approvals import check_policy, visible_to
@@ -64,6 +64,16 @@ DEFAULT_STAGES = [
 
 def get_workspace(session: Session, *, slug: str) -> Workspace | None:
     return session.scalar(select(Workspace).where(Workspace.slug == slug))
+
+
+def workspace_by_id(session: Session, workspace_id: uuid.UUID) -> Workspace | None:
+    """The workspace with this id (the caller's own: an actor's or a row's)."""
+    return session.get(Workspace, workspace_id)
+
+
+def user_by_id(session: Session, user_id: uuid.UUID | None) -> User | None:
+    """The user with this id (None for no id): a requester, an owner, the acting user."""
+    return session.get(User, user_id) if user_id is not None else None
 
 
 def create_workspace(session: Session, *, name: str, slug: str, currency: str = "USD",
@@ -312,3 +322,42 @@ def find_teams(session: Session, *, workspace_id: uuid.UUID, query: str) -> list
         return teams
     exact = [t for t in teams if t.name.lower() == q]
     return exact or [t for t in teams if t.name.lower().startswith(q)]
+
+
+def team_by_name(session: Session, *, workspace_id: uuid.UUID, name: str) -> Team | None:
+    return session.scalar(select(Team).where(Team.workspace_id == workspace_id, Team.name == name))
+
+
+def users_of(session: Session, *, workspace_id: uuid.UUID) -> list[User]:
+    """Every user of the workspace, deactivated ones too, by role then name."""
+    return list(session.scalars(select(User).where(User.workspace_id == workspace_id).order_by(User.role, User.name)))
+
+
+def users_with_teams(session: Session, *, workspace_id: uuid.UUID) -> list[tuple[User, str | None]]:
+    """Every user of the workspace with their team's name, by email."""
+    return [(u, t) for u, t in session.execute(select(User, Team.name).outerjoin(Team, Team.id == User.team_id)
+                                               .where(User.workspace_id == workspace_id).order_by(User.email))]
+
+
+def has_companies(session: Session, *, workspace_id: uuid.UUID) -> bool:
+    """Does the workspace hold any company yet (is it more than a fresh install)?"""
+    return session.scalar(select(Company.id).where(Company.workspace_id == workspace_id).limit(1)) is not None
+
+
+def seed_team(session: Session, *, workspace_id: uuid.UUID, name: str) -> Team:
+    """A team made by a seeding script (the demo, the evals' world): no actor, no audit entry."""
+    team = Team(workspace_id=workspace_id, name=name)
+    session.add(team)
+    session.flush()
+    return team
+
+
+def seed_user(session: Session, *, workspace_id: uuid.UUID, email: str, name: str, role: Role,
+              timezone: str | None = None, team_id: uuid.UUID | None = None, quota: Any = None) -> User:
+    """A user made by a seeding script (the demo, the evals' world): no actor, no audit entry."""
+    user = User(workspace_id=workspace_id, email=email, name=name, role=role, team_id=team_id, quota=quota,
+                **({"timezone": timezone} if timezone is not None else {}))
+    session.add(user)
+    session.flush()
+    return user
+

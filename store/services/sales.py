@@ -32,6 +32,15 @@ def default_pipeline(session: Session, workspace_id: uuid.UUID) -> Pipeline:
     return pipeline
 
 
+def deal_by_id(session: Session, deal_id: uuid.UUID | None) -> Deal | None:
+    """The deal a row points at (a quote's, an email's), as that row shows it."""
+    return session.get(Deal, deal_id) if deal_id is not None else None
+
+
+def stage_named(session: Session, pipeline_id: uuid.UUID, name: str) -> Stage | None:
+    return session.scalar(select(Stage).where(Stage.pipeline_id == pipeline_id, Stage.name == name))
+
+
 def stages_of(session: Session, pipeline_id: uuid.UUID) -> Sequence[Stage]:
     return session.scalars(select(Stage).where(Stage.pipeline_id == pipeline_id).order_by(Stage.position)).all()
 
