@@ -4,7 +4,8 @@ SQL is the source of truth; the index is derived from it and `Memory.reindex` re
 `Memory` is the one object callers hold; its parts live beside it:
 
 - memory/client.py: the Chroma client and one collection per workspace;
-- memory/plans.py: the search plans, filtered by the store's permission rule, and `Hit`;
+- memory/plans.py: the search plans, filtered by the store's permission rule (hits are
+  `store.services.search.Hit`, the one search result shape);
 - memory/reindex.py: records from the store (`store.services.memory_records`) into chunks, and
   the rebuild.
 """

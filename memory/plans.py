@@ -1,4 +1,4 @@
-"""How the memory searches: two query plans, each re-checked against SQL, and the hit they return.
+"""How the memory searches: two query plans, each re-checked against SQL.
 
 Visibility (DESIGN.md: "vector search filters by the same visibility rules as SQL"):
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +32,7 @@ from sqlalchemy.orm import Session
 from store import permissions
 from store.actor import Actor
 from store.services import memory_records
+from store.services.search import Hit
 
 # Unfiltered over-fetch for visibility-only searches: max(OVERFETCH_MIN, k * OVERFETCH_FACTOR).
 OVERFETCH_FACTOR = 25
@@ -41,29 +41,6 @@ OVERFETCH_MAX = 500
 
 # Chunk kind -> the SQL entity whose visibility it has.
 VISIBLE_AS = {"email": "email", "attachment": "email", "note": "note", "call": "call_recording"}
-
-
-@dataclass(frozen=True)
-class Hit:
-    kind: str  # email, attachment, note, call
-    source_id: uuid.UUID  # the email / note / call recording
-    title: str  # subject, filename, note's first line, call title
-    date: datetime | None
-    text: str  # the chunk
-    score: float  # cosine similarity, 1 is identical
-    locator: str | None = None  # attachment filename; "12:03-12:41" in a call
-    author: str = ""  # sender / note owner / call speakers
-    chunk_id: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def ref(self) -> str:
-        """Where it is: "email <id>", "note <id>", "call_recording <id> 12:03-12:41"."""
-        if self.kind == "attachment":
-            return f"email {self.source_id} attachment {self.locator or self.title}"
-        if self.kind == "call":
-            return f"call_recording {self.source_id}" + (f" {self.locator}" if self.locator else "")
-        return f"{self.kind} {self.source_id}"
 
 
 def parse_chunk_id(chunk_id: str) -> tuple[str, uuid.UUID] | None:
@@ -167,8 +144,8 @@ def _search_filtered(col: Collection, session: Session, actor: Actor, vector: An
 
 def _hit(chunk_id: str, doc: str | None, meta: dict[str, Any], distance: float) -> Hit:
     kind = str(meta.get("kind") or chunk_id.split(":", 1)[0])
-    return Hit(kind=kind, source_id=uuid.UUID(str(meta.get("source_id") or chunk_id.split(":")[1])),
-               title=str(meta.get("title") or ""), date=_date(meta), text=doc or "",
+    return Hit(kind=kind, id=uuid.UUID(str(meta.get("source_id") or chunk_id.split(":")[1])),
+               label=str(meta.get("title") or ""), date=_date(meta), detail=doc or "",
                score=round(1.0 - float(distance), 4), locator=meta.get("locator") or None,
                author=str(meta.get("author") or meta.get("speakers") or ""), chunk_id=chunk_id, metadata=meta)
 
@@ -178,7 +155,7 @@ def distinct(hits: list[Hit]) -> list[Hit]:
     seen: set[tuple[str, str, str, datetime | None, str | None]] = set()
     out = []
     for hit in hits:
-        key = (hit.kind, hit.text, hit.title, hit.date, hit.locator)
+        key = (hit.kind, hit.detail, hit.label, hit.date, hit.locator)
         if key not in seen:
             seen.add(key)
             out.append(hit)

@@ -132,7 +132,7 @@ def index_all(memory: Memory, session: Session, crm: dict[str, Any]) -> None:
 
 
 def ids_of(hits: list[Any]) -> list[uuid.UUID]:
-    return [h.source_id for h in hits]
+    return [h.id for h in hits]
 
 
 # --- finding by meaning --------------------------------------------------------------------------
@@ -143,22 +143,22 @@ def test_a_paraphrase_finds_the_right_email_note_and_call(memory: Memory, sessio
     priya = f.actor(crm["w"].priya)
 
     hits = memory.search(session, priya, "which compliance documents do they want before the contract is signed", k=3)
-    assert hits[0].kind == "email" and hits[0].source_id == crm["security"].id
-    assert hits[0].title == "Security questionnaire" and hits[0].author == "Ines Duarte"
+    assert hits[0].kind == "email" and hits[0].id == crm["security"].id
+    assert hits[0].label == "Security questionnaire" and hits[0].author == "Ines Duarte"
     assert hits[0].date == datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     assert 0 < hits[0].score <= 1 and hits[0].ref == f"email {crm['security'].id}"
 
     hits = memory.search(session, priya, "money is on hold, the finance chief may stop the deal", k=3)
-    assert hits[0].kind == "note" and hits[0].source_id == crm["note"].id
+    assert hits[0].kind == "note" and hits[0].id == crm["note"].id
 
     hits = memory.search(session, priya, "ERP integration for billing", k=3, kinds=["call"])
-    assert hits[0].kind == "call" and hits[0].source_id == crm["call"].id
-    assert hits[0].locator == "12:03-12:50" and "SAP" in hits[0].text
+    assert hits[0].kind == "call" and hits[0].id == crm["call"].id
+    assert hits[0].locator == "12:03-12:50" and "SAP" in hits[0].detail
     assert hits[0].metadata["start"] == 723.0 and "Ines" in hits[0].author
 
     hits = memory.search(session, priya, "how fast can you recover after a data center failure", k=2)
-    assert hits[0].kind == "attachment" and hits[0].source_id == crm["security"].id
-    assert hits[0].title == hits[0].locator == "vendor-questionnaire.pdf"
+    assert hits[0].kind == "attachment" and hits[0].id == crm["security"].id
+    assert hits[0].label == hits[0].locator == "vendor-questionnaire.pdf"
 
 
 def test_filters_by_deal_kind_and_date(memory: Memory, session: Session, crm: dict[str, Any]) -> None:
@@ -210,7 +210,7 @@ def test_a_rep_in_another_team_never_retrieves_priyas_email(memory: Memory, sess
                    {"deal_id": crm["deal"].id}, {"since": datetime(2020, 1, 1, tzinfo=UTC)}):
         eve_hits = memory.search(session, f.actor(w.eve), query, k=10, **kwargs)
         assert crm["security"].id not in ids_of(eve_hits), kwargs
-        assert all(h.source_id == crm["eve_mail"].id for h in eve_hits), kwargs
+        assert all(h.id == crm["eve_mail"].id for h in eve_hits), kwargs
     assert crm["security"].id in ids_of(memory.search(session, f.actor(w.raj), query, k=3))  # same team
     assert crm["security"].id in ids_of(memory.search(session, f.actor(w.dana), query, k=3))  # their manager
     assert crm["security"].id in ids_of(memory.search(session, f.actor(w.admin), query, k=3))
@@ -228,9 +228,9 @@ def test_two_reps_copies_of_one_email_are_one_hit_for_their_manager(memory: Memo
     memory.index_email(session, raj_copy.id)
     query = "security questionnaire SOC 2 penetration test"
     dana = memory.search(session, f.actor(w.dana), query, k=3, kinds=["email"])
-    assert sorted(h.title for h in dana) == ["Re: Proposal", "Security questionnaire"]  # not the same one twice
+    assert sorted(h.label for h in dana) == ["Re: Proposal", "Security questionnaire"]  # not the same one twice
     raj = memory.search(session, f.actor(w.raj), query, k=3, kinds=["email"])  # he reads his team's: both
-    assert sorted(h.title for h in raj) == ["Re: Proposal", "Security questionnaire"]
+    assert sorted(h.label for h in raj) == ["Re: Proposal", "Security questionnaire"]
 
 
 def test_too_few_readable_candidates_fall_back_to_the_filtered_query(memory: Memory, session: Session,
@@ -306,7 +306,7 @@ def test_deleting_a_note_removes_its_vectors(memory: Memory, session: Session, c
     col = memory.collection(w.ws.id)
     assert col is not None
     assert col.get(where={"source_id": str(note.id)})["ids"] == [f"note:{note.id}:0"]
-    assert memory.search(session, priya, "handheld scanning devices", k=1)[0].source_id == note.id
+    assert memory.search(session, priya, "handheld scanning devices", k=1)[0].id == note.id
 
     crud.update(session, spec_for("note"), actor=priya, id=note.id, data={"body": "They dropped the scanner idea."})
     session.commit()
@@ -371,7 +371,7 @@ def test_reindex_rebuilds_from_sql_with_progress(memory: Memory, session: Sessio
     assert col is not None and col.count() == counts["chunks"]
     assert "note:00000000-0000-0000-0000-000000000000:0" not in col.get(include=[])["ids"]
     hits = memory.search(session, f.actor(w.priya), "compliance paperwork needed before signature", k=1)
-    assert hits[0].source_id == crm["security"].id
+    assert hits[0].id == crm["security"].id
     # Every workspace when none is named.
     assert memory.reindex(session_factory)["workspaces"] >= 2
 

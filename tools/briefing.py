@@ -42,14 +42,14 @@ def memory_sections(ctx: ToolContext, *, name: str, company_id: uuid.UUID | None
         found = {}
         for query in QUERIES:
             for hit in memory.search(ctx.session, ctx.actor, f"{name}: {query}", k=6, **scope):
-                found.setdefault(hit.chunk_id or (hit.source_id, hit.text[:40]), hit)
+                found.setdefault(hit.chunk_id or (hit.id, hit.detail[:40]), hit)
     except Exception as exc:  # noqa: BLE001  (the rest of the brief stands on SQL)
         return [], [], [f"- memory unavailable: {str(exc)[:200]} (`crm reindex` rebuilds it)"]
     hits = sorted(found.values(), key=lambda h: (h.date is not None, h.date), reverse=True)
     promised: list[str] = []
     risks: list[str] = []
     for hit in hits:
-        for _, sentence in sentences(hit.text):
+        for _, sentence in sentences(hit.detail):
             line = " ".join(sentence.split())
             if len(line) < 12 or INJECTION.search(line):
                 continue

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from tools.base import ToolContext, read_tool
 
-if TYPE_CHECKING:  # memory (chromadb) is imported on first use: `import tools` stays quick
-    from memory import Hit
+if TYPE_CHECKING:
+    from store.services.search import Hit
 
 MemoryKind = Literal["email", "note", "call", "attachment"]
 SNIPPET_CHARS = 320
@@ -33,7 +33,7 @@ class RecallArgs(BaseModel):
 
 
 def _snippet(hit: Hit) -> str:
-    text = " ".join(hit.text.split())
+    text = " ".join(hit.detail.split())
     if len(text) <= SNIPPET_CHARS:
         return text
     cut = text[:SNIPPET_CHARS].rsplit(" ", 1)[0]
@@ -46,20 +46,20 @@ def _day(ctx: ToolContext, when: datetime | None) -> str:
 
 def citation(ctx: ToolContext, hit: Hit) -> str:
     """`[email 2026-11-20 "Security questionnaire" from Ines Duarte, id <uuid>]` and the like."""
-    title = hit.title.replace('"', "'") or "(no title)"
+    title = hit.label.replace('"', "'") or "(no title)"
     day = _day(ctx, hit.date)
     if hit.kind == "email":
         who = f" from {hit.author}" if hit.author else ""
-        return f'[email {day} "{title}"{who}, id {hit.source_id}]'
+        return f'[email {day} "{title}"{who}, id {hit.id}]'
     if hit.kind == "attachment":
         subject = str(hit.metadata.get("email_subject") or "").replace('"', "'")
         within = f' of email "{subject}"' if subject else " of an email"
-        return f'[attachment {day} "{title}"{within}, email id {hit.source_id}]'
+        return f'[attachment {day} "{title}"{within}, email id {hit.id}]'
     if hit.kind == "call":
         at = f" {hit.locator}" if hit.locator else ""
-        return f'[call {day} "{title}"{at}, id {hit.source_id}]'
+        return f'[call {day} "{title}"{at}, id {hit.id}]'
     by = f" by {hit.author}" if hit.author else ""
-    return f'[note {day} "{title}"{by}, id {hit.source_id}]'
+    return f'[note {day} "{title}"{by}, id {hit.id}]'
 
 
 @read_tool(RecallArgs)

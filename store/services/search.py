@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -19,11 +20,28 @@ from store.services.crud import readable, spec_for
 
 @dataclass
 class Hit:
-    kind: str
-    id: uuid.UUID
-    label: str
-    detail: str
-    score: float
+    """One search result, the same shape for a record found by name here and a passage found by
+    meaning in the vector memory (memory/plans.py)."""
+
+    kind: str  # contact, company, deal; or email, attachment, note, call (memory)
+    id: uuid.UUID  # the record; for memory the email / note / call recording the passage is from
+    label: str  # name; subject, filename, note's first line, call title
+    detail: str  # title and email, domain, amount; the passage itself
+    score: float  # match quality; cosine similarity for memory (1 is identical)
+    date: datetime | None = None
+    locator: str | None = None  # attachment filename; "12:03-12:41" in a call
+    author: str = ""  # sender / note owner / call speakers
+    chunk_id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def ref(self) -> str:
+        """Where it is: "email <id>", "note <id>", "call_recording <id> 12:03-12:41"."""
+        if self.kind == "attachment":
+            return f"email {self.id} attachment {self.locator or self.label}"
+        if self.kind == "call":
+            return f"call_recording {self.id}" + (f" {self.locator}" if self.locator else "")
+        return f"{self.kind} {self.id}"
 
 
 def _contact_hit(c: Contact, score: float) -> Hit:
