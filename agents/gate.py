@@ -91,7 +91,7 @@ def decide(session: Session, *, actor: Actor, approval_id: uuid.UUID, kind: Deci
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ValidationFailed(f"the edited values are not valid ({problems}); nothing was changed",
                                field="args") from exc
-    requester = user_by_id(session, approval.requested_by_id)
+    requester = approval.requester
     as_requester = (Actor(**{**actor_for_user(requester, approval.surface).__dict__, "approval_id": approval.id})
                     if requester is not None else None)
     decision: dict[str, Any] = {"kind": "auto" if auto else kind}

@@ -21,7 +21,6 @@ from store.errors import NotFound
 from store.models import Approval
 from store.schemas import read_schema
 from store.services import approvals as approval_service
-from store.services.org import user_by_id
 
 router = APIRouter(tags=["chat"])
 # GET /approvals/waiting: its own router, mounted before the approvals' CRUD routes (GET /approvals/{id}).
@@ -31,7 +30,7 @@ ApprovalOut = read_schema(Approval, "ApprovalOut", {"requested_by_name": (str | 
 
 def approval_out(session: Session, approval: Approval) -> Any:
     """A proposal as the page shows it, with the name of who asked."""
-    requester = user_by_id(session, approval.requested_by_id)
+    requester = approval.requester
     return ApprovalOut.model_validate(approval).model_copy(
         update={"requested_by_name": requester.name if requester else None})
 

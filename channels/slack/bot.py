@@ -39,7 +39,7 @@ from store.services import approvals as approval_service
 from store.services import org
 from store.services.approvals import approval_by_id
 from store.services.inbox import seen_token
-from store.services.org import actor_for_user, get_workspace, user_by_id
+from store.services.org import actor_for_user, get_workspace
 from store.settings import Settings
 
 log = logging.getLogger("crm.slack")
@@ -243,7 +243,7 @@ class SlackBot:
                 approval = approval_by_id(session, approval_id)
                 if approval is None or any(c.get("channel") == channel for c in _cards(approval)):
                     continue
-                message = cards.card(approval, requester=_name(session, approval.requested_by_id))
+                message = cards.card(approval, requester=_name(approval.requester))
                 managers = approval_service.managers_to_ask(session, approval=approval)
             managers = [i for i in (slack_id_for(self.sessions, self.client, user_id=m, team_id=self.team_id)
                                     for m in managers) if i]
@@ -266,8 +266,7 @@ class SlackBot:
             approval = approval_by_id(session, approval_id)
             if approval is None:
                 return
-            message = cards.card(approval, requester=_name(session, approval.requested_by_id),
-                                 decider=_name(session, approval.decided_by_id))
+            message = cards.card(approval, requester=_name(approval.requester), decider=_name(approval.decider))
             places = _cards(approval)
         for place in places:
             try:
@@ -446,7 +445,6 @@ def _cards(approval: Approval) -> list[dict[str, str]]:
     return list((approval.source_ref or {}).get("slack_cards", []))
 
 
-def _name(session: Session, user_id: uuid.UUID | None) -> str | None:
-    user = user_by_id(session, user_id)
+def _name(user: User | None) -> str | None:
     return user.name if user else None
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from store.models.base import Base, IdMixin, TimestampMixin, WorkspaceMixin, str_enum
 from store.models.enums import ApprovalStatus, AuditAction, JobStatus, Surface
 from store.types import utcnow
+
+if TYPE_CHECKING:
+    from store.models.org import User
 
 
 class Approval(IdMixin, TimestampMixin, WorkspaceMixin, Base):
@@ -57,6 +60,11 @@ class Approval(IdMixin, TimestampMixin, WorkspaceMixin, Base):
     executed_at: Mapped[datetime | None] = mapped_column()
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+
+    # Who asked and who decided: loaded by the approvals service's queries (`PEOPLE`), never lazily
+    # (an access the query did not load raises instead of running a query per proposal).
+    requester: Mapped[User | None] = relationship(foreign_keys=[requested_by_id], lazy="raise", viewonly=True)
+    decider: Mapped[User | None] = relationship(foreign_keys=[decided_by_id], lazy="raise", viewonly=True)
 
 
 class AuditLog(IdMixin, WorkspaceMixin, Base):

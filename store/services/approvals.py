@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from store import normalize
 from store.actor import Actor
@@ -29,6 +29,17 @@ from store.types import utcnow
 # tool -> hook(session, decider, proposal), run when a pending proposal of that tool is rejected or
 # answered, so that the record waiting on it follows (a submitted quote goes back to draft).
 AFTER_REJECT: dict[str, Callable[[Session, Actor, Approval], None]] = {}
+
+
+# Every proposal this service hands out comes with who asked and who decided (the relationships raise
+# when a query did not load them).
+PEOPLE = (selectinload(Approval.requester), selectinload(Approval.decider))
+
+
+def _reload(session: Session, approval: Approval) -> None:
+    """Read the proposal again after a conditional UPDATE, with its people."""
+    session.scalar(select(Approval).where(Approval.id == approval.id).options(*PEOPLE)
+                   .execution_options(populate_existing=True))
 
 
 def policy(workspace: Workspace | None) -> dict[str, Any]:
@@ -122,11 +133,11 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
 def approval_by_id(session: Session, approval_id: uuid.UUID) -> Approval | None:
     """A proposal by id, for the door that already holds it (a card, a job's result); no visibility
     check: deciding it goes through `get_to_decide` and `claim`."""
-    return session.get(Approval, approval_id)
+    return session.scalar(select(Approval).where(Approval.id == approval_id).options(*PEOPLE))
 
 
 def get(session: Session, *, actor: Actor, id: uuid.UUID) -> Approval:
-    approval = session.scalar(select(Approval).where(Approval.id == id, visible_to(actor)))
+    approval = session.scalar(select(Approval).where(Approval.id == id, visible_to(actor)).options(*PEOPLE))
     if approval is None:
         raise NotFound(f"no proposal with id {id}", entity="approval", id=str(id))
     return approval
@@ -135,8 +146,8 @@ def get(session: Session, *, actor: Actor, id: uuid.UUID) -> Approval:
 def get_to_decide(session: Session, *, actor: Actor, id: uuid.UUID) -> Approval:
     """A proposal in the actor's workspace; whether they may decide it is checked by `claim`,
     so whoever holds a card they may not decide hears "not yours to approve", not "not found"."""
-    approval = session.scalar(select(Approval).where(Approval.id == id,
-                                                     Approval.workspace_id == actor.workspace_id))
+    approval = session.scalar(select(Approval).where(Approval.id == id, Approval.workspace_id == actor.workspace_id)
+                              .options(*PEOPLE))
     if approval is None:
         raise NotFound(f"no proposal with id {id}", entity="approval", id=str(id))
     return approval
@@ -147,7 +158,7 @@ def pending(session: Session, *, actor: Actor, thread_id: str | None = None) -> 
     query = select(Approval).where(decidable_by(actor), Approval.status == ApprovalStatus.pending)
     if thread_id is not None:
         query = query.where(Approval.thread_id == thread_id)
-    return session.scalars(query.order_by(Approval.created_at, Approval.id)).all()
+    return session.scalars(query.options(*PEOPLE).order_by(Approval.created_at, Approval.id)).all()
 
 
 def pending_in_workspace(session: Session, *, workspace_id: uuid.UUID) -> Sequence[Approval]:
@@ -155,7 +166,7 @@ def pending_in_workspace(session: Session, *, workspace_id: uuid.UUID) -> Sequen
     decide them, never a door's (a door lists `pending` for its actor)."""
     return session.scalars(select(Approval).where(Approval.workspace_id == workspace_id,
                                                   Approval.status == ApprovalStatus.pending)
-                           .order_by(Approval.created_at, Approval.id)).all()
+                           .options(*PEOPLE).order_by(Approval.created_at, Approval.id)).all()
 
 
 def for_thread(session: Session, *, actor: Actor, thread_id: str,
@@ -164,7 +175,7 @@ def for_thread(session: Session, *, actor: Actor, thread_id: str,
     query = select(Approval).where(visible_to(actor), Approval.thread_id == thread_id)
     if tool_call_ids is not None:
         query = query.where(Approval.tool_call_id.in_(tool_call_ids))
-    return session.scalars(query.order_by(Approval.created_at, Approval.id)).all()
+    return session.scalars(query.options(*PEOPLE).order_by(Approval.created_at, Approval.id)).all()
 
 
 def managers_to_ask(session: Session, *, approval: Approval) -> list[uuid.UUID]:
@@ -210,10 +221,10 @@ def claim(session: Session, *, actor: Actor, approval: Approval, status: Approva
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.refresh(approval)
+        _reload(session, approval)
         raise Conflict(f"this proposal was already decided ({approval.status.value})",
                        status=approval.status.value, id=str(approval.id))
-    session.refresh(approval)
+    _reload(session, approval)
     hook = AFTER_REJECT.get(approval.tool) if status == ApprovalStatus.rejected else None
     if hook is not None:
         hook(session, actor, approval)
@@ -230,7 +241,7 @@ def settle(session: Session, *, actor: Actor, approval: Approval, executed: bool
                 decided_by_id=actor.user_id, decided_at=now, executed_at=now if executed else None)
         .execution_options(synchronize_session=False)
     )
-    session.refresh(approval)
+    _reload(session, approval)
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
