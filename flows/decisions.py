@@ -54,7 +54,7 @@ def decide_proposal(runner: AgentRunner, *, actor: Actor, approval_id: uuid.UUID
     with unit_of_work(sessions or runner.sessions) as session:
         approval = gate.decide(session, actor=actor, approval_id=approval_id, kind=kind, args=args, reason=reason,
                                message=message)
-        requester = session.get(User, approval.requested_by_id) if approval.requested_by_id else None
+        requester = approval.requester  # loaded with the proposal by the approvals service
     decided = Decided(approval, requester, None)
 
     def go_on() -> None:

@@ -23,7 +23,7 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from sqlalchemy.orm import Session, sessionmaker
 
-from memory import reindex as rebuild
+import memory.reindex as rebuild
 from memory.chunking import Chunk
 from memory.client import MemoryMismatch, collection_name, drop_collection, make_client, open_collection
 from memory.embeddings import embedding_function

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from memory.chunking import Chunk, Source, call_chunks, email_chunks, note_chunks, note_title
 from store.services import memory_records
 from store.services.memory_records import MemoryRecord
-
-if TYPE_CHECKING:
-    from memory.index import Memory
 
 LOAD_BATCH = 100  # records read from SQL per round while reindexing
 SORT_BUFFER = 512  # chunks handed to the model at once (it sorts by length: less padding)
@@ -26,6 +23,15 @@ SORT_BUFFER = 512  # chunks handed to the model at once (it sorts by length: les
 SOURCE_KINDS = {"email": "email", "note": "note", "call": "call", "call_recording": "call"}
 
 Built = list[tuple[uuid.UUID, uuid.UUID, list[Chunk]]]  # (workspace id, source id, chunks)
+
+
+class Rebuilt(Protocol):
+    """What a rebuild needs of the memory (memory.index.Memory): drop a workspace's collection,
+    open it anew, add chunks to it."""
+
+    def drop(self, workspace_id: uuid.UUID) -> None: ...
+    def collection(self, workspace_id: uuid.UUID, *, create: bool = True) -> Any: ...
+    def add(self, col: Any, chunks: Sequence[Chunk]) -> None: ...
 
 
 def batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -67,7 +73,7 @@ def chunks_of(record: MemoryRecord) -> list[Chunk]:
     return call_chunks(src, segments=record.segments, text=record.body or "", transcript_id=record.transcript_id)
 
 
-def reindex(memory: Memory, sessions: sessionmaker[Session] | Callable[[], Session], *,
+def reindex(memory: Rebuilt, sessions: sessionmaker[Session] | Callable[[], Session], *,
             workspace_id: uuid.UUID | None = None,
             progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
     """Rebuild from SQL: each workspace's collection is dropped and recreated, then every
