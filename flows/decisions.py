@@ -6,7 +6,8 @@ The conversation goes on as the user who asked (whoever decided), on the proposa
 surface, once none of its proposals waits any more. The door that decided shows the outcome
 itself (the returned `Decided`); every other surface hears `APPROVAL_DECIDED` on the event bus
 (store/events.py): the Slack bot redraws the proposal's cards and, for a Slack conversation,
-posts how it went on into its thread. The web inbox reads the store, so it is right at its next look.
+posts how it went on into its thread. The web page's approval queue ("Waiting for you") reads the
+store, so it is right at its next look.
 """
 
 from __future__ import annotations
