@@ -393,7 +393,7 @@ def test_deciding_in_the_terminal_redraws_the_slack_card_and_the_conversation_go
     ((approval_id, card),) = slack.cards("DUPRIYA", ts).items()
     before = len(slack.thread("DUPRIYA", ts))
     said: list[str] = []
-    script = iter(["/inbox", "a", "/quit"])
+    script = iter(["/waiting", "a", "/quit"])
     ChatSession(runner=slack.ingestion.runner, actor=f.actor(slack.crm["w"].priya, Surface.cli), thread="t",
                 ask=lambda _: next(script), say=lambda text: said.append(str(text))).run()
     slack.settle()
