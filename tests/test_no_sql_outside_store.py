@@ -27,7 +27,11 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("memory", "tools", "agents", "flows", "channels", "evals", "mail", "calls")
+# Every package of the project but the store and what is not product code: a package added later is
+# scanned without anyone remembering to list it here.
+NOT_SCANNED = {"store", "tests", "bench"}
+PACKAGES = tuple(sorted(p.name for p in ROOT.iterdir()
+                        if p.is_dir() and (p / "__init__.py").exists() and p.name not in NOT_SCANNED))
 EXEMPT = {"evals/state.py"}
 SQL_NAMES = {"select", "insert", "update", "delete", "func", "text"}
 SESSION_METHODS = {"execute", "scalars", "scalar", "get", "add", "add_all", "delete", "query"}
@@ -122,5 +126,6 @@ def test_scan_sees_the_offences_it_is_meant_to_see(tmp_path: Path) -> None:
 
 
 def test_no_sql_outside_store() -> None:
+    assert {"memory", "tools", "agents", "flows", "channels", "evals", "mail", "calls"} <= set(PACKAGES)
     found = [line for path in product_modules() for line in offences(path)]
     assert not found, "SQL outside store/ (move it into a store service):\n" + "\n".join(found)
