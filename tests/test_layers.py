@@ -122,3 +122,12 @@ def test_the_check_sees_a_violation(tmp_path: Path) -> None:
     assert imported_packages(bad) == {"channels", "agents"}
     assert {"store", "flows", "channels", "mail", "calls", "tests", "crm"} <= project_packages()
     assert set(PRODUCT) <= project_packages()
+
+
+def test_every_package_has_its_place_and_only_the_root_names_crm() -> None:
+    """A package added later must take a place in the order above (or be one of the named
+    non-layers); `crm.py`, the command's root, and `dev.py` are imported by no product module."""
+    assert project_packages() - set(PRODUCT) <= {"tests", "bench", "crm", "dev"}
+    importers = [str(path.relative_to(ROOT)) for package in PRODUCT for path in sorted((ROOT / package).rglob("*.py"))
+                 if imported_packages(path) & {"crm", "dev"}]
+    assert importers == []
