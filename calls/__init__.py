@@ -11,6 +11,7 @@ says what to fix. `whisper` (a `Whisper`) names the speech model; the caller fil
 faster-whisper nor PyAV; transcribing does.
 """
 
+from calls.bundled import bundled_model_dir
 from calls.captions import CAPTION_SUFFIXES, is_caption_file, parse_captions
 from calls.transcribe import (
     AudioUnreadable,
@@ -29,6 +30,7 @@ from calls.transcribe import (
 
 __all__ = [
     "CAPTION_SUFFIXES", "AudioUnreadable", "Segment", "TooLong", "TranscriptResult", "TranscriptionError",
-    "Whisper", "WhisperModelUnavailable", "clear_whisper_cache", "decode_audio", "is_caption_file", "load_whisper",
+    "Whisper", "WhisperModelUnavailable", "bundled_model_dir",
+    "clear_whisper_cache", "decode_audio", "is_caption_file", "load_whisper",
     "parse_captions", "probe_audio", "transcribe",
 ]

