@@ -220,6 +220,19 @@ def test_call_unknown_speakers_give_no_tasks() -> None:
     assert by_tool(run(inp), "create_task") == []
 
 
+def test_a_recording_without_speaker_labels_gives_the_dated_commitments_as_tasks() -> None:
+    """Whisper does not tell voices apart: a first-person dated commitment is the rep's; a request is not."""
+    inp = call([("", "Could you send us the security questionnaire by Wednesday?"),
+                ("", "We can go from $48,000 to $62,000."),
+                ("", "Great. I will send the revised quote by Thursday.")])
+    for passage in inp.passages:
+        del passage.locator["speaker"]
+    calls = run(inp)
+    tasks = by_tool(calls, "create_task")
+    assert [(t.args["title"], t.args["due_date"]) for t in tasks] == [("Send revised quote", "2026-11-19")]
+    assert [c.args.get("amount") for c in by_tool(calls, "update_deal")] == ["62000"]
+
+
 def test_1600_discovery_call_proposes_a_forward_stage_change() -> None:
     the_deal = deal(stage="Discovery")
     inp = call([("Ines", "The fleet is 1,200 vehicles across four depots."),

@@ -8,7 +8,10 @@ proposal costs the rep a click, a missed one less; what needs judgement is left 
 Who said it decides what it means:
 - an inbound email's body is the customer's words; an outbound email's body the rep's;
 - a call segment is the rep's when its speaker is the rep (full or first name), a customer's when
-  it is one of `people`; an unnamed speaker ("SPEAKER_01") gives no tasks;
+  it is one of `people`; an unnamed speaker ("SPEAKER_01") gives no tasks; in a recording without
+  any speaker labels (whisper does not tell voices apart) a first-person dated commitment ("I will
+  send the revised quote by Thursday") is taken as the rep's: the rep uploaded their own call, and
+  approves or drops the task;
 - attachments (a PDF questionnaire, a quote) only feed the summary: a document's text states
   nothing about this deal and may say anything.
 
@@ -88,6 +91,9 @@ class Said:
 # --- reading the input ---------------------------------------------------------------------------
 
 
+UNLABELLED = "unlabelled"  # who said it, in a recording whose transcript names no speakers
+
+
 def _first_name(name: str | None) -> str:
     return (name or "").strip().split(" ")[0].lower()
 
@@ -114,9 +120,11 @@ def _direction(inp: IngestInput) -> str:
 def said_in(inp: IngestInput) -> list[Said]:
     out = []
     direction = _direction(inp)
+    unlabelled = inp.kind == "call" and not any(p.locator.get("speaker") for p in inp.passages)
     for passage in inp.passages:
         if inp.kind == "call":
-            who, part = _speaker(inp, passage.locator.get("speaker")), "transcript"
+            who = UNLABELLED if unlabelled else _speaker(inp, passage.locator.get("speaker"))
+            part = "transcript"
         elif passage.locator.get("part") == "attachment":
             who, part = None, "attachment"
         else:
@@ -375,8 +383,9 @@ def _tasks(inp: IngestInput, said: list[Said], deal: DealInfo | None) -> list[Pr
     for s in said:
         if not s.actionable or s.who is None:
             continue
-        m = (r.COMMITMENT if s.who == "rep" else r.REQUEST).search(s.plain)
-        if m is None or (s.who == "rep" and r.is_question(s.plain)):
+        commits = s.who in ("rep", UNLABELLED)  # unlabelled: only commitments, never requests
+        m = (r.COMMITMENT if commits else r.REQUEST).search(s.plain)
+        if m is None or (commits and r.is_question(s.plain)):
             continue
         hit = due_date(s.plain, today)
         if hit is None or not is_due_soon(hit.value, today):
@@ -406,7 +415,7 @@ def extract(inp: IngestInput) -> list[ProposedCall]:
     out += _contacts(inp, said)
     tasks = _tasks(inp, said, deal)
     if deal:
-        rep_tasks = [t for t in tasks if _said_by(t, said) == "rep"]
+        rep_tasks = [t for t in tasks if _said_by(t, said) in ("rep", UNLABELLED)]
         out += _deal_updates(inp, said, deal, rep_tasks[0].args["title"] if rep_tasks else None)
     return out + tasks
 
