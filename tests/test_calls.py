@@ -11,18 +11,21 @@ import struct
 import time
 import uuid
 import wave
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from store.models import Approval, CallRecording, Transcript
 from store.models.enums import ApprovalStatus, RecordingStatus
 from tests import factories as f
+from tests.speech import needs_espeak, speak
 
 VTT = """WEBVTT
 
@@ -312,3 +315,46 @@ def test_the_cli_door_applies_the_same_caps(cli_env, tmp_path, monkeypatch) -> N
     with unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(CallRecording)) == 0
     assert not (cli_env / "files" / "calls").exists() or not any((cli_env / "files" / "calls").iterdir())
+
+
+# A short call as espeak-ng speaks it. The amounts are words (espeak reads "62k" as "62 k");
+# tiny.en writes them back as "$48,000" and "$62,000".
+SPOKEN_CALL = ("Thanks for making time. Where did you land on the pilot? "
+               "We want the pilot in January. If you add the telematics module, we can go from "
+               "forty eight thousand dollars to sixty two thousand dollars. "
+               "Great. I will send the revised quote to you by Thursday.")
+# A Monday morning (UTC): "by Thursday" is three days on, whatever the real date is.
+SPOKEN_AT = datetime(2026, 11, 23, 10, 40, tzinfo=UTC)
+
+
+@needs_espeak
+def test_a_spoken_call_becomes_proposals_with_the_bundled_model(session, priya_api, crm, ingestion, tmp_path,
+                                                                monkeypatch) -> None:
+    """Must-show (issue 17): a fresh install, no CRM_WHISPER_MODEL: the bundled tiny.en hears the call."""
+    from store.settings import get_settings
+
+    monkeypatch.delenv("CRM_WHISPER_MODEL", raising=False)
+    monkeypatch.setenv("CRM_WHISPER_CPU_THREADS", "2")
+    get_settings.cache_clear()
+    ingestion.queue.settings = get_settings()
+    assert get_settings().whisper_model == ""  # unset: the bundled model
+    wav = speak(SPOKEN_CALL, tmp_path / "call.wav")
+    with time_machine.travel(SPOKEN_AT, tick=True):
+        r = upload(priya_api, "call.wav", wav.read_bytes(), deal_id=str(crm["deal"].id))
+        assert r.status_code == 202, r.text
+        ingestion.wait()
+        thursday = (datetime.now(UTC) + timedelta(days=3)).date()  # the same clock the job read
+    job = priya_api.get(f"/jobs/{r.json()['job']['id']}").json()
+    assert job["status"] == "succeeded", job["error"]
+    session.expire_all()
+    transcript = session.scalar(select(Transcript).where(
+        Transcript.call_recording_id == uuid.UUID(r.json()["call_recording_id"])))
+    assert transcript.engine == "faster-whisper:tiny.en"
+    assert "Thursday" in transcript.text and "62,000" in transcript.text, transcript.text
+
+    proposals = {a.tool: a for a in session.scalars(select(Approval).where(
+        Approval.requested_by_id == crm["w"].priya.id, Approval.status == ApprovalStatus.pending))}
+    assert set(proposals) >= {"update_deal", "create_task"}, (set(proposals), transcript.text)
+    assert Decimal(str(proposals["update_deal"].args["amount"])) == Decimal("62000")
+    assert proposals["create_task"].args["due_date"] == thursday.isoformat() == "2026-11-26"
+    assert "Thursday" in proposals["create_task"].evidence[0]["quote"]
