@@ -215,8 +215,29 @@ def parallel(backend: str, args: list[str]) -> list[str]:
     return ["-n", str(min(cores, 4))]
 
 
+def ensure_espeak() -> None:
+    """espeak-ng speaks the test calls (tests/speech.py) and the transcribe bench's audio: install it
+    where it is missing and we can (root with apt-get); otherwise those tests skip and say why."""
+    if shutil.which("espeak-ng"):
+        return
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
+        say("espeak-ng missing and cannot be installed here (apt-get install espeak-ng); the spoken-call "
+            "tests will be skipped")
+        return
+    say("installing espeak-ng (speaks the test calls)...")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    ok = subprocess.run(["apt-get", "install", "-y", "-qq", "espeak-ng"], env=env, capture_output=True).returncode == 0
+    if not ok:  # the package lists may be stale or absent
+        ok = (subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True).returncode == 0 and
+              subprocess.run(["apt-get", "install", "-y", "-qq", "espeak-ng"], env=env,
+                             capture_output=True).returncode == 0)
+    if not ok:
+        say("could not install espeak-ng; the spoken-call tests will be skipped")
+
+
 def cmd_test(args: list[str]) -> int:
     ensure_env()
+    ensure_espeak()
     pg_url = os.environ.get("CRM_TEST_POSTGRES_URL") or DEFAULT_PG_URL
     shown = redact(pg_url)
     pg_ok = postgres_available(pg_url)
