@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 import store.models  # noqa: F401  (registers every table)
 from store.db import make_engine
+from store.migrate import include_name
 from store.models.base import Base
 
 config = context.config
@@ -20,6 +21,7 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things in place; batch mode copies the table.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,  # the FTS5 name index (0009) is no model
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, Select, column, func, literal, literal_column, or_, select, table, text
 from sqlalchemy.orm import Session
 
 from store import normalize
@@ -56,6 +56,17 @@ def _deal_hit(d: Deal, score: float) -> Hit:
     return Hit("deal", d.id, d.name, f"{d.amount or ''} {d.currency}".strip(), score)
 
 
+# The lowered names the trigram indexes of migration 0009 hold (the same expressions, so that
+# PostgreSQL's GIN indexes apply to them).
+NAMES: dict[str, ColumnElement[str]] = {
+    "contact": func.lower(Contact.first_name.op("||")(literal_column("' '")).op("||")(Contact.last_name)),
+    "company": func.lower(Company.name),
+    "deal": func.lower(Deal.name),
+}
+CANDIDATES = 200  # names per kind the trigram index hands to rapidfuzz (at least 10 x the limit)
+WORD_SIMILARITY = "0.3"  # pg_trgm: how much of the query's trigrams a name must share to be a candidate
+
+
 def search(session: Session, *, actor: Actor, q: str, kinds: tuple[str, ...] = ("contact", "company", "deal"),
            limit: int = 20, fuzzy: bool = True) -> list[Hit]:
     """Exact and substring matches; if there are none, fuzzy name matches ("Borelis" -> Borealis)."""
@@ -67,8 +78,7 @@ def search(session: Session, *, actor: Actor, q: str, kinds: tuple[str, ...] = (
     pattern = f"%{text}%"
     digits = re.sub(r"\D", "", text)
     if "contact" in kinds:
-        full = func.lower(Contact.first_name + " " + Contact.last_name)
-        clauses: list[Any] = [full.like(pattern), func.lower(Contact.email).like(pattern)]
+        clauses: list[Any] = [NAMES["contact"].like(pattern), func.lower(Contact.email).like(pattern)]
         if len(digits) >= 4:
             clauses.append(Contact.phone.like(f"%{digits}%"))
         for c in session.scalars(readable(spec_for("contact"), actor).where(or_(*clauses)).limit(limit)):
@@ -76,13 +86,13 @@ def search(session: Session, *, actor: Actor, q: str, kinds: tuple[str, ...] = (
             hits[c.id] = _contact_hit(c, 100.0 if exact else 90.0)
     if "company" in kinds:
         query = readable(spec_for("company"), actor).where(
-            or_(func.lower(Company.name).like(pattern), Company.domain.like(pattern)))
+            or_(NAMES["company"].like(pattern), Company.domain.like(pattern)))
         for co in session.scalars(query.limit(limit)):
             exact = text in {co.name.lower(), (co.domain or "")}
             hits[co.id] = _company_hit(co, 100.0 if exact else 90.0)
     if "deal" in kinds:
         for d in session.scalars(readable(spec_for("deal"), actor).where(
-                func.lower(Deal.name).like(pattern)).limit(limit)):
+                NAMES["deal"].like(pattern)).limit(limit)):
             hits[d.id] = _deal_hit(d, 100.0 if d.name.lower() == text else 90.0)
     # Typos only when nothing matched as typed; an address or a number is never "almost" right.
     if fuzzy and not hits and len(text) >= 3 and "@" not in text and len(digits) < 4:
@@ -90,21 +100,75 @@ def search(session: Session, *, actor: Actor, q: str, kinds: tuple[str, ...] = (
     return sorted(hits.values(), key=lambda h: (-h.score, h.label))[:limit]
 
 
-def _fuzzy(session: Session, actor: Actor, text: str, kinds: tuple[str, ...], hits: dict[uuid.UUID, Hit],
+def _fuzzy(session: Session, actor: Actor, text_: str, kinds: tuple[str, ...], hits: dict[uuid.UUID, Hit],
            limit: int) -> None:
-    # Names only (two columns), scored in memory: fine into the tens of thousands of
-    # records; PostgreSQL's pg_trgm is the step after that.
+    """Names (two columns) scored by rapidfuzz. With the trigram index of migration 0009, only the
+    names sharing most trigrams with the query are read (pg_trgm's word similarity on PostgreSQL,
+    an FTS5 OR over the query's trigrams ranked by bm25 on SQLite); without it, every name in scope."""
     sources = {
-        "contact": (Contact, Contact.first_name + " " + Contact.last_name, _contact_hit),
-        "company": (Company, Company.name, _company_hit),
-        "deal": (Deal, Deal.name, _deal_hit),
+        "contact": (Contact, _contact_hit),
+        "company": (Company, _company_hit),
+        "deal": (Deal, _deal_hit),
     }
+    index = trigram_index(session)
+    pg_trgm = _pg_trgm_schema(session) if index == "pg_trgm" else ""
     for kind in kinds:
-        model, name_col, make = sources[kind]
-        rows = session.execute(readable(spec_for(kind), actor).with_only_columns(model.id, name_col)).all()
+        model, make = sources[kind]
+        visible = readable(spec_for(kind), actor)
+        if index == "pg_trgm":
+            rows = session.execute(_pg_candidates(session, visible, kind, text_, limit, pg_trgm)).all()
+        elif index == "fts5":
+            rows = session.execute(_fts_candidates(visible, kind, text_, limit)).all()
+        else:
+            rows = session.execute(visible.with_only_columns(model.id, NAMES[kind])).all()
         names = {row[0]: row[1].lower() for row in rows}
-        scored = {key: score for _, score, key in process.extract(text, names, scorer=fuzz.WRatio, limit=limit,
+        scored = {key: score for _, score, key in process.extract(text_, names, scorer=fuzz.WRatio, limit=limit,
                                                                   score_cutoff=75) if key not in hits}
         if scored:
             for obj in session.scalars(select(model).where(model.id.in_(scored))):
                 hits[obj.id] = make(obj, float(scored[obj.id]) * 0.85)
+
+
+def trigram_index(session: Session) -> str | None:
+    """Which trigram index of names this database has: "pg_trgm", "fts5", or None (never
+    migrated to 0009, or PostgreSQL without the extension: see that migration's warning)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        found = session.execute(text("SELECT to_regclass('ix_companies_name_trgm') IS NOT NULL")).scalar()
+        return "pg_trgm" if found else None
+    if dialect == "sqlite":
+        found = session.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'companies_name_fts'")).scalar()
+        return "fts5" if found else None
+    return None
+
+
+def _pg_trgm_schema(session: Session) -> str:
+    """pg_trgm's schema, quoted: it may be off the search_path (a schema per tenant or per test)."""
+    schema = session.execute(text("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+                                  "ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'")).scalar_one()
+    return str(session.get_bind().dialect.identifier_preparer.quote_schema(schema))
+
+
+def _pg_candidates(session: Session, visible: Select[Any], kind: str, text_: str, limit: int,
+                   schema: str) -> Select[Any]:
+    model = visible.column_descriptions[0]["entity"]
+    session.execute(text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"), {"t": WORD_SIMILARITY})
+    name = NAMES[kind]
+    word_similarity = getattr(func, schema.strip('"')).word_similarity
+    return (visible.with_only_columns(model.id, name).where(literal(text_).op(f"OPERATOR({schema}.<%)")(name))
+            .order_by(word_similarity(text_, name).desc()).limit(max(CANDIDATES, 10 * limit)))
+
+
+def fts_match(text_: str) -> str:
+    """The FTS5 query: any of the text's trigrams ("borelis" -> "bor" OR "ore" OR ... OR "lis")."""
+    grams = dict.fromkeys(text_[i:i + 3] for i in range(len(text_) - 2))
+    return " OR ".join('"' + g.replace('"', '""') + '"' for g in grams)
+
+
+def _fts_candidates(visible: Select[Any], kind: str, text_: str, limit: int) -> Select[Any]:
+    model = visible.column_descriptions[0]["entity"]
+    name = f"{model.__tablename__}_name_fts"
+    fts = table(name, column("id"), column("name"), column("rank"))
+    return (visible.with_only_columns(model.id, fts.c.name).join_from(model, fts, fts.c.id == model.id)
+            .where(text(f"{name} MATCH :match").bindparams(match=fts_match(text_)))
+            .order_by(fts.c.rank).limit(max(CANDIDATES, 10 * limit)))
