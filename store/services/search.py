@@ -64,39 +64,44 @@ NAMES: dict[str, ColumnElement[str]] = {
     "deal": func.lower(Deal.name),
 }
 CANDIDATES = 200  # names per kind the trigram index hands to rapidfuzz (at least 10 x the limit)
-WORD_SIMILARITY = "0.3"  # pg_trgm: how much of the query's trigrams a name must share to be a candidate
+WORD_SIMILARITY = "0.5"  # pg_trgm: how much of the query's trigrams a name must share to be a candidate
 
 
 def search(session: Session, *, actor: Actor, q: str, kinds: tuple[str, ...] = ("contact", "company", "deal"),
            limit: int = 20, fuzzy: bool = True) -> list[Hit]:
     """Exact and substring matches; if there are none, fuzzy name matches ("Borelis" -> Borealis)."""
     normalize.storable({"q": q})
-    text = q.strip().lower()
-    if not text:
+    text_ = q.strip().lower()
+    if not text_:
         return []
     hits: dict[uuid.UUID, Hit] = {}
-    pattern = f"%{text}%"
-    digits = re.sub(r"\D", "", text)
+    pattern = f"%{text_}%"
+    digits = re.sub(r"\D", "", text_)
+    # SQLite: a substring of 3 characters or more is looked up in the FTS5 trigram table
+    # (migration 0009) instead of a LIKE over every row; PostgreSQL's LIKE uses its GIN indexes.
+    fts = len(text_) >= 3 and trigram_index(session) == "fts5"
     if "contact" in kinds:
-        clauses: list[Any] = [NAMES["contact"].like(pattern), func.lower(Contact.email).like(pattern)]
+        clauses: list[Any] = ([_fts_contains(Contact, "{name email}", text_)] if fts else
+                              [NAMES["contact"].like(pattern), func.lower(Contact.email).like(pattern)])
         if len(digits) >= 4:
             clauses.append(Contact.phone.like(f"%{digits}%"))
         for c in session.scalars(readable(spec_for("contact"), actor).where(or_(*clauses)).limit(limit)):
-            exact = text in {c.full_name.lower(), (c.email or "").lower()}
+            exact = text_ in {c.full_name.lower(), (c.email or "").lower()}
             hits[c.id] = _contact_hit(c, 100.0 if exact else 90.0)
     if "company" in kinds:
         query = readable(spec_for("company"), actor).where(
+            _fts_contains(Company, "{name domain}", text_) if fts else
             or_(NAMES["company"].like(pattern), Company.domain.like(pattern)))
         for co in session.scalars(query.limit(limit)):
-            exact = text in {co.name.lower(), (co.domain or "")}
+            exact = text_ in {co.name.lower(), (co.domain or "")}
             hits[co.id] = _company_hit(co, 100.0 if exact else 90.0)
     if "deal" in kinds:
         for d in session.scalars(readable(spec_for("deal"), actor).where(
-                NAMES["deal"].like(pattern)).limit(limit)):
-            hits[d.id] = _deal_hit(d, 100.0 if d.name.lower() == text else 90.0)
+                _fts_contains(Deal, "name", text_) if fts else NAMES["deal"].like(pattern)).limit(limit)):
+            hits[d.id] = _deal_hit(d, 100.0 if d.name.lower() == text_ else 90.0)
     # Typos only when nothing matched as typed; an address or a number is never "almost" right.
-    if fuzzy and not hits and len(text) >= 3 and "@" not in text and len(digits) < 4:
-        _fuzzy(session, actor, text, kinds, hits, limit)
+    if fuzzy and not hits and len(text_) >= 3 and "@" not in text_ and len(digits) < 4:
+        _fuzzy(session, actor, text_, kinds, hits, limit)
     return sorted(hits.values(), key=lambda h: (-h.score, h.label))[:limit]
 
 
@@ -159,6 +164,16 @@ def _pg_candidates(session: Session, visible: Select[Any], kind: str, text_: str
             .order_by(word_similarity(text_, name).desc()).limit(max(CANDIDATES, 10 * limit)))
 
 
+def _fts_contains(model: Any, columns: str, text_: str) -> ColumnElement[bool]:
+    """model.id among the rows of its FTS5 table whose columns contain text_ (case-insensitive, as
+    LIKE '%text_%' on the lowered columns; 3 characters or more)."""
+    name = f"{model.__tablename__}_name_fts"
+    phrase = '"' + text_.replace('"', '""') + '"'
+    ids = select(column("id")).select_from(table(name)).where(
+        text(f"{name} MATCH :contains").bindparams(contains=f"{columns} : {phrase}"))
+    return model.id.in_(ids)
+
+
 def fts_match(text_: str) -> str:
     """The FTS5 query: any of the text's trigrams ("borelis" -> "bor" OR "ore" OR ... OR "lis")."""
     grams = dict.fromkeys(text_[i:i + 3] for i in range(len(text_) - 2))
@@ -170,5 +185,5 @@ def _fts_candidates(visible: Select[Any], kind: str, text_: str, limit: int) -> 
     name = f"{model.__tablename__}_name_fts"
     fts = table(name, column("id"), column("name"), column("rank"))
     return (visible.with_only_columns(model.id, fts.c.name).join_from(model, fts, fts.c.id == model.id)
-            .where(text(f"{name} MATCH :match").bindparams(match=fts_match(text_)))
+            .where(text(f"{name} MATCH :match").bindparams(match=f"name : ({fts_match(text_)})"))
             .order_by(fts.c.rank).limit(max(CANDIDATES, 10 * limit)))

@@ -5,19 +5,21 @@ Revises: 0008
 Create Date: 2026-12-05 18:10:00.000000
 
 Typo search (store/services/search.py) reads candidates from a trigram index instead of every
-name in scope.
+name in scope; substring search uses it too.
 
 PostgreSQL: the pg_trgm extension and GIN trigram indexes on the lowered names (contacts'
-"first last", companies', deals'), contacts' lowered email and companies' domain (substring search). Creating an extension needs the CREATE privilege on the
-database (or a superuser) on a server that ships pg_trgm (the contrib package). Where the role
-may not create it, the migration logs a warning saying what to run, skips the indexes, and
-search keeps reading every name in scope (correct, slower); running this revision again
-(downgrade to 0008, upgrade) after `CREATE EXTENSION pg_trgm` adds them.
+"first last", companies', deals'), contacts' lowered email and companies' domain. Creating an
+extension needs the CREATE privilege on the database (or a superuser) on a server that ships
+pg_trgm (the contrib package). Where the role may not create it, the migration logs a warning
+saying what to run, skips the indexes, and search keeps reading every name in scope (correct,
+slower); running this revision again (downgrade to 0008, upgrade) after `CREATE EXTENSION
+pg_trgm` adds them.
 
-SQLite: one FTS5 table per kind with the trigram tokenizer (store.search_index names them),
-holding each record's id and lowered name, kept in sync by triggers, filled from the rows
-already there. A table rebuilt by a later batch migration loses its triggers: that migration
-must create them again (see TRIGGERS).
+SQLite: one FTS5 table per kind with the trigram tokenizer (store.migrate.NAME_INDEX_TABLES)
+holding each record's id, lowered name and other searched column (contacts' lowered email,
+companies' domain), kept in sync by triggers, filled from the rows already there. A table
+rebuilt by a later batch migration loses its triggers: that migration must create them again
+(TRIGGERS).
 """
 from __future__ import annotations
 
@@ -41,28 +43,48 @@ NAMES = {
 }
 PG_INDEXES = {f"ix_{table}_name_trgm": (table, expr) for table, expr in NAMES.items()}
 # the substring search's other columns, so that its OR over name and address uses indexes too
-PG_INDEXES |= {"ix_contacts_email_trgm": ("contacts", "lower(email)"), "ix_companies_domain_trgm": ("companies", "domain")}
+PG_INDEXES |= {"ix_contacts_email_trgm": ("contacts", "lower(email)"),
+               "ix_companies_domain_trgm": ("companies", "domain")}
 NO_EXTENSION = ("pg_trgm could not be created ({error}); typo search stays on the slow path (it reads every name "
                 "in scope). To fix: as a superuser or the database owner run `CREATE EXTENSION pg_trgm;` in this "
                 "database (Debian/Ubuntu: the postgresql-contrib package provides it), then "
                 "`crm migrate` down to 0008 and up again, or create the indexes of revision 0009 by hand.")
 
 
+# SQLite: table -> the FTS table's searched columns besides the name, and their expressions
+OTHER = {"contacts": {"email": "lower(email)"}, "companies": {"domain": "domain"}, "deals": {}}
+
+
+# the same values, from the row a trigger sees
+NEW_VALUES = {
+    "contacts": "new.id, lower(new.first_name || ' ' || new.last_name), lower(new.email)",
+    "companies": "new.id, lower(new.name), new.domain",
+    "deals": "new.id, lower(new.name)",
+}
+
+
 def _fts(table: str) -> str:
     return f"{table}_name_fts"
 
 
+def _columns(table: str) -> tuple[str, str]:
+    """The FTS table's columns and the row's values for them, as SQL lists."""
+    names = ["id", "name", *OTHER[table]]
+    values = ["id", NAMES[table], *OTHER[table].values()]
+    return ", ".join(names), ", ".join(values)
+
+
 def TRIGGERS(table: str) -> list[str]:  # noqa: N802  (a constant-like helper, used by later migrations)
-    expr = NAMES[table].replace("first_name", "new.first_name").replace("last_name", "new.last_name") \
-        .replace("(name)", "(new.name)")
+    columns, _ = _columns(table)
+    new = NEW_VALUES[table]
     fts = _fts(table)
     return [
         f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN "
-        f"INSERT INTO {fts} (id, name) VALUES (new.id, {expr}); END",
+        f"INSERT INTO {fts} ({columns}) VALUES ({new}); END",
         f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN "
         f"DELETE FROM {fts} WHERE id = old.id; END",
         f"CREATE TRIGGER {fts}_au AFTER UPDATE ON {table} BEGIN "
-        f"DELETE FROM {fts} WHERE id = old.id; INSERT INTO {fts} (id, name) VALUES (new.id, {expr}); END",
+        f"DELETE FROM {fts} WHERE id = old.id; INSERT INTO {fts} ({columns}) VALUES ({new}); END",
     ]
 
 
@@ -71,10 +93,12 @@ def upgrade() -> None:
     if bind.dialect.name == "postgresql":
         _upgrade_postgres(bind)
     elif bind.dialect.name == "sqlite":
-        for table, expr in NAMES.items():
+        for table in NAMES:
             fts = _fts(table)
-            op.execute(f"CREATE VIRTUAL TABLE {fts} USING fts5(id UNINDEXED, name, tokenize='trigram')")
-            op.execute(f"INSERT INTO {fts} (id, name) SELECT id, {expr} FROM {table}")
+            columns, values = _columns(table)
+            op.execute(f"CREATE VIRTUAL TABLE {fts} USING fts5({columns.replace('id,', 'id UNINDEXED,')}, "
+                       "tokenize='trigram')")
+            op.execute(f"INSERT INTO {fts} ({columns}) SELECT {values} FROM {table}")
             for statement in TRIGGERS(table):
                 op.execute(statement)
 
