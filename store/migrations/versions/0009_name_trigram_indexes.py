@@ -63,6 +63,9 @@ NEW_VALUES = {
 }
 
 
+WATCHED = {"contacts": "first_name, last_name, email", "companies": "name, domain", "deals": "name"}
+
+
 def _fts(table: str) -> str:
     return f"{table}_name_fts"
 
@@ -83,7 +86,9 @@ def TRIGGERS(table: str) -> list[str]:  # noqa: N802  (a constant-like helper, u
         f"INSERT INTO {fts} ({columns}) VALUES ({new}); END",
         f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN "
         f"DELETE FROM {fts} WHERE id = old.id; END",
-        f"CREATE TRIGGER {fts}_au AFTER UPDATE ON {table} BEGIN "
+        # Only when a searched column changes: the DELETE reads the FTS table through (id is not
+        # indexed there), fine for one record, not for every deal's last_activity_at.
+        f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {WATCHED[table]} ON {table} BEGIN "
         f"DELETE FROM {fts} WHERE id = old.id; INSERT INTO {fts} ({columns}) VALUES ({new}); END",
     ]
 
