@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import ColumnElement, Select, column, func, literal, literal_column, or_, select, table, text
+from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal, literal_column, or_, select, table, text
 from sqlalchemy.orm import Session
 
 from store import normalize
@@ -65,6 +65,9 @@ NAMES: dict[str, ColumnElement[str]] = {
 }
 CANDIDATES = 200  # names per kind the trigram index hands to rapidfuzz (at least 10 x the limit)
 WORD_SIMILARITY = "0.5"  # pg_trgm: how much of the query's trigrams a name must share to be a candidate
+COMMON_SHARE = 0.02  # SQLite: a trigram in more than this share of a kind's names is left out of the OR
+COMMON_MIN = 1000  # ... and in more than this many names
+RARE_KEPT = 3  # ... unless fewer trigrams than this would be left
 
 
 def search(session: Session, *, actor: Actor, q: str, kinds: tuple[str, ...] = ("contact", "company", "deal"),
@@ -123,7 +126,7 @@ def _fuzzy(session: Session, actor: Actor, text_: str, kinds: tuple[str, ...], h
         if index == "pg_trgm":
             rows = session.execute(_pg_candidates(session, visible, kind, text_, limit, pg_trgm)).all()
         elif index == "fts5":
-            rows = session.execute(_fts_candidates(visible, kind, text_, limit)).all()
+            rows = session.execute(_fts_candidates(session, visible, kind, text_, limit)).all()
         else:
             rows = session.execute(visible.with_only_columns(model.id, NAMES[kind])).all()
         names = {row[0]: row[1].lower() for row in rows}
@@ -174,16 +177,26 @@ def _fts_contains(model: Any, columns: str, text_: str) -> ColumnElement[bool]:
     return model.id.in_(ids)
 
 
-def fts_match(text_: str) -> str:
-    """The FTS5 query: any of the text's trigrams ("borelis" -> "bor" OR "ore" OR ... OR "lis")."""
-    grams = dict.fromkeys(text_[i:i + 3] for i in range(len(text_) - 2))
+def fts_or(grams: list[str]) -> str:
+    """The FTS5 query: any of these trigrams ("bor" OR "ore" OR ... OR "lis")."""
     return " OR ".join('"' + g.replace('"', '""') + '"' for g in grams)
 
 
-def _fts_candidates(visible: Select[Any], kind: str, text_: str, limit: int) -> Select[Any]:
+def _fts_candidates(session: Session, visible: Select[Any], kind: str, text_: str, limit: int) -> Select[Any]:
     model = visible.column_descriptions[0]["entity"]
     name = f"{model.__tablename__}_name_fts"
+    # Trigrams in many names ("ren", "new" of every "... renewal") say little and cost the most
+    # to read: keep the rarer ones (at least RARE_KEPT, the rarest first).
+    grams = list(dict.fromkeys(text_[i:i + 3] for i in range(len(text_) - 2)))
+    docs = dict(session.execute(text(f"SELECT term, doc FROM {name}_vocab WHERE term IN :t")
+                                .bindparams(bindparam("t", expanding=True)), {"t": grams}).all())
+    total = session.execute(text(f"SELECT max(rowid) FROM {name}")).scalar() or 1  # about the row count, at once
+    by_rarity = sorted((g for g in grams if g in docs), key=lambda g: docs[g])
+    common = max(COMMON_SHARE * total, COMMON_MIN)
+    kept = [g for g in by_rarity if docs[g] <= common]
+    if len(kept) < RARE_KEPT:
+        kept = by_rarity[:RARE_KEPT] or grams  # (no name has any of them: nothing matches)
     fts = table(name, column("id"), column("name"), column("rank"))
     return (visible.with_only_columns(model.id, fts.c.name).join_from(model, fts, fts.c.id == model.id)
-            .where(text(f"{name} MATCH :match").bindparams(match=f"name : ({fts_match(text_)})"))
+            .where(text(f"{name} MATCH :match").bindparams(match=f"name : ({fts_or(kept)})"))
             .order_by(fts.c.rank).limit(max(CANDIDATES, 10 * limit)))
