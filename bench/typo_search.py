@@ -134,7 +134,7 @@ def plan(engine: Engine, backend: str, actor: Actor) -> str:
         event.listen(conn, "before_cursor_execute", capture)
         search(s, actor=actor, q=TYPO, kinds=("company",))
         event.remove(conn, "before_cursor_execute", capture)
-        for statement, params in seen:
+        for statement, params in reversed(seen):  # the last lookup: the typo candidates
             if " MATCH " in statement or "<%" in statement:
                 prefix = "EXPLAIN ANALYZE " if backend == "postgres" else "EXPLAIN QUERY PLAN "
                 rows = conn.exec_driver_sql(prefix + statement, params).all()
@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                              ms(statistics.median(new)), ms(pct(new, 0.95)),
                              f"{statistics.median(ref) / statistics.median(new):.0f}x",
                              f"{same}/{len(queries)}", f"{top}/{len(queries)}"])
+                for q in [q for q in queries if ref_found[q][:1] != new_found[q][:1]][:3]:
+                    print(f"  top hits differ for {q!r}: today {ref_found[q][:3]}, trigram {new_found[q][:3]}")
                 print(table(["backend", "actor", "today p50", "today p95", "trigram p50", "trigram p95",
                              "speed-up (p50)", "same hits", "same top hit"], rows[-1:]))
             print(f"\nplan of the companies' candidate query (rep, {TYPO!r}):\n{plan(engine, backend, world.rep)}")
