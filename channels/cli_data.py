@@ -16,20 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from channels.cli_common import WorkspaceOpt, console, err
 from store.models.enums import Surface
 
-console = Console()
-err = Console(stderr=True)
 ENTITIES = ("contacts", "companies", "deals")
 # Files with more rows than this get a progress bar.
 PROGRESS_FROM = 200
 
 EntityArg = Annotated[str, typer.Argument(help="contacts, companies or deals.", show_default=False)]
-WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w",
-                                                  help="Workspace slug (default: CRM_DEFAULT_WORKSPACE).")]
 AsOpt = Annotated[str | None, typer.Option("--as", help="Act as this user (email) with their permissions; "
                                                         "default: the workspace's admin.")]
 

@@ -13,24 +13,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
+from channels.cli_common import WorkspaceOpt, _fail, console, err
 from store.models.enums import Surface
 from store.services.approvals import approval_by_id
 from store.services.details import company_by_id
 from store.services.jobs import job_by_id
-
-console = Console()
-err = Console(stderr=True)
-
-WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w",
-                                                  help="Workspace slug (default: CRM_DEFAULT_WORKSPACE).")]
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
 
 
 def _user_actor(session: Any, ws: Any, email: str) -> Any:

@@ -15,19 +15,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err = Console(stderr=True)
+from channels.cli_common import WorkspaceOpt, console
 
 leads_app = typer.Typer(
     help="Lead score and lead routing. Admin commands: they write directly (like `crm import`), "
          "no approval step; the agent only proposes routing.",
     no_args_is_help=True)
 
-WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w",
-                                                  help="Workspace slug (default: CRM_DEFAULT_WORKSPACE).")]
 AsOpt = Annotated[str | None, typer.Option("--as", help="Act as this user (email), a manager or admin; "
                                                         "default: the workspace's admin.")]
 

@@ -6,16 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console()
-err = Console(stderr=True)
+from channels.cli_common import WorkspaceOpt, err
 
 winprob_app = typer.Typer(help="The learned win probability: train it, read its calibration report, "
                                "see a deal's chance and reasons.", no_args_is_help=True)
 
-WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w",
-                                                  help="Workspace slug (default: CRM_DEFAULT_WORKSPACE).")]
 ReportOpt = Annotated[Path | None, typer.Option("--report-file", help="Also write the report (Markdown) here.")]
 
 

@@ -9,10 +9,8 @@ from importlib.resources import files
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-console = Console()
-err = Console(stderr=True)
+from channels.cli_common import console, err
 
 PLACEHOLDER = "https://crm.example.com"
 
